@@ -1,0 +1,3 @@
+from vmctl.cli.app import main
+
+main()

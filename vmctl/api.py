@@ -1,0 +1,165 @@
+"""vmctl's Python API for scripts: one object per libvirt connection.
+
+    from vmctl.api import Vmctl
+    with Vmctl() as v:                      # LIBVIRT_DEFAULT_URI or qemu:///system
+        vm = v.create("web1", memory="1G", wait_boot=True)
+        print(vm.state, vm.ssh_port)
+        v.delete("web1")
+
+Every method raises :class:`vmctl.errors.VmctlError` subclasses on failure.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from vmctl.errors import InvalidInput
+from vmctl.hostinfo import HostInfo, host_info
+from vmctl.images import TINY, Image, ImageStore, ensure_tiny
+from vmctl.spec import Accel
+from vmctl.templates import Template, list_templates, load_template
+from vmctl.units import MiB, parse_size
+from vmctl.virt import domains
+from vmctl.virt.host import Host
+from vmctl.virt.storage import Pool, ensure_dir_pool, find_pool
+from vmctl.vms import CreateRequest, VmInfo, Vms, placeholder_image, render_request
+
+DEFAULT_POOL = "vmctl"
+DEFAULT_POOL_PATH = "/var/lib/vmctl/pool"
+
+__all__ = ["Vmctl", "VmInfo", "Image", "HostInfo", "Template"]
+
+
+def _accel(value: str | Accel | None) -> Accel | None:
+    if value is None or isinstance(value, Accel):
+        return value
+    try:
+        return Accel(value)
+    except ValueError:
+        raise InvalidInput(f"invalid accelerator {value!r}", hint="use kvm or tcg") from None
+
+
+def _memory_mib(value: str | int) -> int:
+    return value if isinstance(value, int) else parse_size(value, default_unit="MiB", what="memory") // MiB
+
+
+def _disk_bytes(value: str | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return parse_size(value, default_unit="GiB", what="disk size")
+
+
+class Vmctl:
+    """Operations on one libvirt host and vmctl's storage pool there."""
+
+    def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None) -> None:
+        self._uri = uri
+        self.pool_name = pool or os.environ.get("VMCTL_POOL") or DEFAULT_POOL
+        self.pool_path = pool_path or os.environ.get("VMCTL_POOL_PATH") or DEFAULT_POOL_PATH
+
+    def __enter__(self) -> "Vmctl":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if "host" in self.__dict__:
+            self.host.close()
+
+    @cached_property
+    def host(self) -> Host:
+        return Host(self._uri)
+
+    @cached_property
+    def pool(self) -> Pool:
+        return ensure_dir_pool(self.host, self.pool_name, self.pool_path)
+
+    @cached_property
+    def vms(self) -> Vms:
+        return Vms(self.host, self.pool)
+
+    # --- host and templates --------------------------------------------------
+    def host_info(self) -> HostInfo:
+        return host_info(self.host, find_pool(self.host, self.pool_name), self.pool_name)
+
+    def templates(self) -> list[Template]:
+        return list_templates()
+
+    def render(self, name: str = "example", **options: object) -> str:
+        """The domain XML ``create(name, **options)`` would define; no side effects
+        (a placeholder image is shown where the image is not imported yet)."""
+        req = self._request(name, **options)  # type: ignore[arg-type]
+        pool = find_pool(self.host, self.pool_name)
+        image_name = req.image or TINY
+        if pool is not None and ImageStore(pool).exists(image_name):
+            image = ImageStore(pool).get(image_name)
+        else:
+            direct = image_name == TINY if req.template is None else load_template(req.template).direct_boot
+            image = placeholder_image(image_name, pool.path if pool else self.pool_path, direct=direct)
+        return render_request(self.host, req, image, pool.path if pool else self.pool_path)[0]
+
+    # --- images ----------------------------------------------------------------
+    @property
+    def images(self) -> ImageStore:
+        return self.vms.images
+
+    def list_images(self) -> list[Image]:
+        return self.images.list()
+
+    def import_image(self, path: str | Path, *, name: str | None = None, fmt: str | None = None,
+                     default_user: str = "") -> Image:
+        return self.images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user)
+
+    def remove_image(self, name: str) -> Image:
+        return self.images.remove(name, domains.list_all(self.host))
+
+    def build_tiny(self, *, cache_root: Path | None = None, progress=None) -> tuple[Image, bool]:
+        """Build (cached) and import the embedded guest image ``tiny``."""
+        if cache_root is None:
+            from platformdirs import user_cache_path
+
+            cache_root = user_cache_path("vmctl") / "tiny"
+        return ensure_tiny(self.images, domains.list_all(self.host), cache_root=cache_root, progress=progress)
+
+    # --- VMs -------------------------------------------------------------------
+    def _request(self, name: str, *, image: str | None = None, template: str | None = None, cpus: int = 1,
+                 memory: str | int = "512M", disk: str | int | None = None, accel: str | Accel | None = None,
+                 nested: bool = False, start: bool = True, wait_boot: bool = False,
+                 timeout: float | None = None, user: str | None = None) -> CreateRequest:
+        return CreateRequest(
+            name=name, image=image, template=template, cpus=cpus, memory_mib=_memory_mib(memory),
+            disk_bytes=_disk_bytes(disk), accel=_accel(accel), nested=nested, start=start,
+            wait_boot=wait_boot, boot_timeout=timeout, user=user,
+        )
+
+    def create(self, name: str, **options: object) -> VmInfo:
+        """Create a VM (see CreateRequest for the options); all or nothing."""
+        return self.vms.create(self._request(name, **options))  # type: ignore[arg-type]
+
+    def list(self) -> list[VmInfo]:
+        return self.vms.list()
+
+    def info(self, name: str) -> VmInfo:
+        return self.vms.info(name)
+
+    def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
+        return self.vms.start(name, wait_boot=wait_boot, timeout=timeout)
+
+    def stop(self, name: str, *, force: bool = False, timeout: float = 60.0) -> VmInfo:
+        return self.vms.stop(name, force=force, timeout=timeout)
+
+    def reboot(self, name: str) -> VmInfo:
+        return self.vms.reboot(name)
+
+    def destroy(self, name: str) -> VmInfo:
+        return self.vms.destroy(name)
+
+    def delete(self, name: str) -> list[str]:
+        return self.vms.delete(name)
+
+    def console(self, name: str):
+        """An open console stream (``read_available``, ``send``, ``close``)."""
+        return self.vms.console(name)

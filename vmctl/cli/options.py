@@ -1,0 +1,16 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+import typer
+
+JSON = typer.Option(False, "--json", help="Print JSON for scripts (errors too).")
+IMAGE = typer.Option(None, "--image", "-i", help="Base image (default: the embedded guest 'tiny').")
+TEMPLATE = typer.Option(None, "--template", "-t", help="Template name or XML path (default: by image).")
+CPUS = typer.Option(1, "--cpus", min=1, max=256, help="Virtual CPUs.")
+MEMORY = typer.Option("512M", "--memory", "-m", help="Memory, e.g. 512M or 2G (bare number: MiB).")
+DISK = typer.Option(None, "--disk", help="Disk size, e.g. 4G (default: the image's size).")
+ACCEL = typer.Option(None, "--accel", help="kvm or tcg (default: detected, see `vmctl host info`).")
+NESTED = typer.Option(False, "--nested", help="Expose vmx/svm to the guest (KVM only).")
+USER = typer.Option(None, "--user", help="Login user in the guest (default: the image's).")
+TIMEOUT = typer.Option(None, "--timeout", min=1, help="Seconds to wait (default scales with the accelerator).")

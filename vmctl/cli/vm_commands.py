@@ -1,0 +1,114 @@
+"""VM commands: create, list, info, start, stop, reboot, destroy, delete, console."""
+
+from __future__ import annotations
+
+import typer
+
+from vmctl.cli import options as opt
+from vmctl.cli.context import api
+from vmctl.cli.output import emit_json, line, table
+from vmctl.errors import InvalidInput
+from vmctl.units import format_size
+from vmctl.vms import VmInfo
+
+WAIT = typer.Option("none", "--wait", help="none, or boot: wait until the guest finished booting.")
+
+
+def _wait_boot(wait: str) -> bool:
+    if wait not in ("none", "boot"):
+        raise InvalidInput(f"invalid --wait {wait!r}", hint="use --wait boot or --wait none")
+    return wait == "boot"
+
+
+def _show(vm: VmInfo, json_out: bool) -> None:
+    if json_out:
+        emit_json(vm.to_dict())
+        return
+    for key, value in [("Name", vm.name), ("UUID", vm.uuid), ("State", vm.state), ("vCPUs", vm.vcpus),
+                       ("Memory", f"{vm.memory_mib} MiB"), ("Accelerator", f"{vm.accel} ({vm.accel_reason})"),
+                       ("Image", vm.image or "-"), ("Template", vm.template or "-"),
+                       ("SSH", f"{vm.ssh_user}@127.0.0.1:{vm.ssh_port}" if vm.ssh_port else "-")]:
+        line(f"{key + ':':<13} {value}")
+    for disk in vm.disks:
+        size = format_size(disk.size) if disk.size else "?"
+        base = f", base {disk.base_image}" if disk.base_image else ""
+        line(f"{'Disk ' + disk.target + ':':<13} {disk.path} ({disk.device}, {size}{base})")
+    if vm.boot_seconds is not None:
+        line(f"{'Booted in:':<13} {vm.boot_seconds:.1f} s; console:")
+        for text in vm.console_tail:
+            line(f"  | {text}")
+
+
+def create(
+    name: str = typer.Argument(..., help="VM name: lowercase letters, digits, '.', '_', '-'."),
+    template: str = opt.TEMPLATE, image: str = opt.IMAGE, cpus: int = opt.CPUS, memory: str = opt.MEMORY,
+    disk: str = opt.DISK, accel: str = opt.ACCEL, nested: bool = opt.NESTED, user: str = opt.USER,
+    no_start: bool = typer.Option(False, "--no-start", help="Define the VM but do not start it."),
+    wait: str = WAIT, timeout: float = opt.TIMEOUT, json_out: bool = opt.JSON,
+) -> None:
+    """Create a VM from an image (a linked qcow2 clone) and start it."""
+    vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
+                      nested=nested, user=user, start=not no_start, wait_boot=_wait_boot(wait), timeout=timeout)
+    _show(vm, json_out)
+
+
+def list_(json_out: bool = opt.JSON) -> None:
+    """List VMs."""
+    vms = api().list()
+    if json_out:
+        emit_json([vm.to_dict() for vm in vms])
+        return
+    table(["NAME", "STATE", "CPUS", "MEMORY", "ACCEL", "IMAGE", "SSH"],
+          [(v.name, v.state, v.vcpus, f"{v.memory_mib}M", v.accel, v.image or "-",
+            f"127.0.0.1:{v.ssh_port}" if v.ssh_port else "-") for v in vms])
+
+
+def info(name: str = typer.Argument(...), json_out: bool = opt.JSON) -> None:
+    """Show a VM's state, resources, disks and how to reach it."""
+    _show(api().info(name), json_out)
+
+
+def start(name: str = typer.Argument(...), wait: str = WAIT, timeout: float = opt.TIMEOUT,
+          json_out: bool = opt.JSON) -> None:
+    """Start a VM."""
+    _show(api().start(name, wait_boot=_wait_boot(wait), timeout=timeout), json_out)
+
+
+def stop(name: str = typer.Argument(...),
+         force: bool = typer.Option(False, "--force", help="Power off at once instead of a guest shutdown."),
+         timeout: float = typer.Option(60.0, "--timeout", min=1, help="Seconds to wait for the guest."),
+         json_out: bool = opt.JSON) -> None:
+    """Shut a VM down (ACPI), waiting up to --timeout; --force powers it off."""
+    _show(api().stop(name, force=force, timeout=timeout), json_out)
+
+
+def reboot(name: str = typer.Argument(...), json_out: bool = opt.JSON) -> None:
+    """Ask the guest to reboot."""
+    _show(api().reboot(name), json_out)
+
+
+def destroy(name: str = typer.Argument(...), json_out: bool = opt.JSON) -> None:
+    """Power a VM off at once (like pulling the plug); it stays defined."""
+    _show(api().destroy(name), json_out)
+
+
+def delete(name: str = typer.Argument(...), json_out: bool = opt.JSON) -> None:
+    """Power off and remove a VM and its own volumes (never base images)."""
+    removed = api().delete(name)
+    if json_out:
+        emit_json({"deleted": name, "volumes": removed})
+    else:
+        line(f"deleted {name}" + (f" and {len(removed)} volume(s)" if removed else ""))
+
+
+def console(name: str = typer.Argument(...)) -> None:
+    """Attach to the serial console (Ctrl-] leaves)."""
+    from vmctl.terminal import bridge_console
+
+    bridge_console(api().console(name))
+
+
+def register(app: typer.Typer) -> None:
+    for func, cmd in [(create, "create"), (list_, "list"), (info, "info"), (start, "start"), (stop, "stop"),
+                      (reboot, "reboot"), (destroy, "destroy"), (delete, "delete"), (console, "console")]:
+        app.command(cmd)(func)

@@ -1,0 +1,25 @@
+"""Reading libvirt's host capabilities XML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vmctl.libvirtxml.safe import parse_untrusted
+
+
+@dataclass(frozen=True)
+class CapsFacts:
+    cpu_features: frozenset[str]
+    domain_types: frozenset[str]  # e.g. {"qemu", "kvm"} for x86_64 hvm guests
+
+
+def parse_capabilities(xml: str) -> CapsFacts:
+    root = parse_untrusted(xml, source="capabilities XML")
+    features = {f.get("name", "") for f in root.findall("host/cpu/feature")}
+    types = {
+        d.get("type", "")
+        for guest in root.findall("guest")
+        if guest.findtext("os_type") == "hvm" and guest.find("arch[@name='x86_64']") is not None
+        for d in guest.findall("arch/domain")
+    }
+    return CapsFacts(frozenset(features), frozenset(types))

@@ -1,0 +1,236 @@
+"""Domain XML: render a template from a DomainSpec, and read facts back.
+
+Templates give the structure (machine type, devices, boot style); every value
+comes from the spec and is set through the lxml API, never by formatting text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from vmctl.errors import InvalidInput
+from vmctl.libvirtxml.safe import parse_untrusted, to_string
+from vmctl.libvirtxml.schema import validate
+from vmctl.spec import Accel, DiskSpec, DomainSpec, NicSpec, VmMeta
+
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+VMCTL_NS = "https://vmctl.dev/xmlns/vm/1"
+_V = f"{{{VMCTL_NS}}}"
+_Q = f"{{{QEMU_NS}}}"
+# The user-mode NIC is added behind libvirt's back (libvirt 9.0 has no port
+# forwards for it), so it needs a fixed PCI slot that libvirt will not use.
+USER_NIC_PCI_SLOTS = (0x10, 0x11, 0x12, 0x13)
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    description: str
+    direct_boot: bool
+
+
+def template_info(root: etree._Element, *, source: str) -> TemplateInfo:
+    """Check a parsed template's shape and read its description."""
+    if root.tag != "domain":
+        raise InvalidInput(f"{source} is not a libvirt domain template (root is <{root.tag}>)",
+                           hint="a template's root element is <domain>")
+    if root.find("os") is None or root.find("devices") is None:
+        raise InvalidInput(f"{source} lacks <os> or <devices>", hint="start from `vmctl template show linux`")
+    desc = root.find(f"metadata/{_V}template")
+    return TemplateInfo(
+        description=desc.get("description", "") if desc is not None else "",
+        direct_boot=root.find("os/kernel") is not None,
+    )
+
+
+def render_domain(template_xml: bytes | str, spec: DomainSpec, *, source: str = "template") -> str:
+    """Fill ``template_xml`` from ``spec``; the result is schema-validated."""
+    tmpl = parse_untrusted(template_xml, source=source)
+    info = template_info(tmpl, source=source)
+    root = etree.Element("domain", nsmap={"qemu": QEMU_NS} if _user_nics(spec) else None)
+    for key, value in tmpl.attrib.items():
+        root.set(key, value)
+    for child in list(tmpl):
+        root.append(child)
+    root.set("type", spec.accel.domain_type)
+
+    _set_child(root, "name").text = spec.name
+    if spec.uuid:
+        _set_child(root, "uuid").text = spec.uuid
+    for tag in ("memory", "currentMemory"):
+        el = _set_child(root, tag)
+        el.attrib.clear()
+        el.set("unit", "MiB")
+        el.text = str(spec.memory_mib)
+    vcpu = _set_child(root, "vcpu")
+    vcpu.text = str(spec.vcpus)
+
+    _render_boot(root, spec, info, source)
+    _render_cpu(root, spec)
+    devices = root.find("devices")
+    for disk in spec.disks:
+        devices.append(_disk_element(disk))
+    _render_nics(root, devices, spec.nics)
+    _render_meta(root, spec.meta, spec.accel)
+    validate(root, "domain")
+    return to_string(root)
+
+
+def _set_child(parent: etree._Element, tag: str) -> etree._Element:
+    el = parent.find(tag)
+    if el is None:
+        el = etree.SubElement(parent, tag)
+    return el
+
+
+def _render_boot(root: etree._Element, spec: DomainSpec, info: TemplateInfo, source: str) -> None:
+    os_el = root.find("os")
+    if info.direct_boot and spec.boot is None:
+        raise InvalidInput(f"{source} boots a kernel given by the host, but the image has none",
+                           hint="use a disk-boot template such as 'linux' for this image")
+    if spec.boot is not None and not info.direct_boot:
+        raise InvalidInput(f"the image needs direct kernel boot, but {source} boots from disk",
+                           hint="use the 'linux-direct' template for this image")
+    if spec.boot is not None:
+        _set_child(os_el, "kernel").text = spec.boot.kernel
+        _set_child(os_el, "initrd").text = spec.boot.initrd
+        _set_child(os_el, "cmdline").text = spec.boot.cmdline
+
+
+def _render_cpu(root: etree._Element, spec: DomainSpec) -> None:
+    old = root.find("cpu")
+    if spec.accel is Accel.TCG:
+        # TCG cannot pass the host CPU through; QEMU's default model migrates anywhere.
+        if old is not None:
+            root.remove(old)
+        return
+    cpu = old if old is not None else etree.SubElement(root, "cpu")
+    cpu.attrib.clear()
+    cpu.set("mode", "host-passthrough")
+    cpu.set("check", "none")
+    cpu.set("migratable", "on")
+    for feature in cpu.findall("feature"):
+        if feature.get("name") in ("vmx", "svm"):
+            cpu.remove(feature)
+    if spec.nested_feature:
+        etree.SubElement(cpu, "feature", policy="require", name=spec.nested_feature)
+
+
+def _disk_element(disk: DiskSpec) -> etree._Element:
+    el = etree.Element("disk", type="file", device=disk.device)
+    etree.SubElement(el, "driver", name="qemu", type=disk.format)
+    etree.SubElement(el, "source", file=disk.path)
+    etree.SubElement(el, "target", dev=disk.target, bus=disk.bus)
+    if disk.readonly or disk.device == "cdrom":
+        etree.SubElement(el, "readonly")
+    return el
+
+
+def _user_nics(spec: DomainSpec) -> list[NicSpec]:
+    return [n for n in spec.nics if n.kind == "user"]
+
+
+def _render_nics(root: etree._Element, devices: etree._Element, nics: tuple[NicSpec, ...]) -> None:
+    user = [n for n in nics if n.kind == "user"]
+    if len(user) > len(USER_NIC_PCI_SLOTS):
+        raise InvalidInput("too many user-mode NICs", hint=f"at most {len(USER_NIC_PCI_SLOTS)}")
+    for nic in nics:
+        if nic.kind == "network":
+            iface = etree.SubElement(devices, "interface", type="network")
+            etree.SubElement(iface, "mac", address=nic.mac)
+            etree.SubElement(iface, "source", network=nic.network or "")
+            etree.SubElement(iface, "model", type="virtio")
+    if not user:
+        return
+    cmdline = etree.SubElement(root, f"{_Q}commandline")
+    for index, (nic, slot) in enumerate(zip(user, USER_NIC_PCI_SLOTS)):
+        netdev_id = f"vmctlnet{index}"
+        netdev = f"user,id={netdev_id},restrict=on,hostfwd=tcp:127.0.0.1:{nic.ssh_port}-:22"
+        device = f"virtio-net-pci,netdev={netdev_id},mac={nic.mac},bus=pci.0,addr={slot:#x}"
+        for value in ("-netdev", netdev, "-device", device):
+            etree.SubElement(cmdline, f"{_Q}arg", value=value)
+
+
+def _render_meta(root: etree._Element, meta: VmMeta, accel: Accel) -> None:
+    metadata = _set_child(root, "metadata")
+    for old in metadata.findall(f"{_V}template") + metadata.findall(f"{_V}vm"):
+        metadata.remove(old)
+    vm = etree.SubElement(metadata, f"{_V}vm", nsmap={"vmctl": VMCTL_NS})
+    etree.SubElement(vm, f"{_V}image").text = meta.image
+    etree.SubElement(vm, f"{_V}template").text = meta.template
+    etree.SubElement(vm, f"{_V}accel", reason=meta.accel_reason).text = accel.value
+    ssh = etree.SubElement(vm, f"{_V}ssh", user=meta.ssh_user)
+    if meta.ssh_port:
+        ssh.set("port", str(meta.ssh_port))
+
+
+@dataclass(frozen=True)
+class DiskFacts:
+    target: str
+    path: str
+    format: str
+    device: str
+
+
+@dataclass(frozen=True)
+class DomainFacts:
+    """What vmctl reads back from a domain's XML."""
+
+    name: str
+    uuid: str
+    domain_type: str
+    vcpus: int
+    memory_mib: int
+    disks: tuple[DiskFacts, ...]
+    meta: VmMeta
+    accel: str
+    managed: bool  # has vmctl metadata
+
+
+def parse_domain(xml: str | bytes) -> DomainFacts:
+    root = parse_untrusted(xml, source="domain XML")
+    memory = root.find("memory")
+    mem_kib = int(memory.text) * _unit_kib(memory.get("unit", "KiB")) if memory is not None else 0
+    disks = []
+    for disk in root.findall("devices/disk"):
+        source = disk.find("source")
+        driver = disk.find("driver")
+        target = disk.find("target")
+        disks.append(DiskFacts(
+            target=target.get("dev", "") if target is not None else "",
+            path=(source.get("file") or source.get("dev") or "") if source is not None else "",
+            format=driver.get("type", "") if driver is not None else "",
+            device=disk.get("device", "disk"),
+        ))
+    vm = root.find(f"metadata/{_V}vm")
+    meta = VmMeta()
+    accel = "kvm" if root.get("type") == "kvm" else "tcg"
+    if vm is not None:
+        ssh = vm.find(f"{_V}ssh")
+        port = ssh.get("port") if ssh is not None else None
+        accel_el = vm.find(f"{_V}accel")
+        meta = VmMeta(
+            image=vm.findtext(f"{_V}image", ""),
+            template=vm.findtext(f"{_V}template", ""),
+            accel_reason=accel_el.get("reason", "") if accel_el is not None else "",
+            ssh_user=ssh.get("user", "root") if ssh is not None else "root",
+            ssh_port=int(port) if port else None,
+        )
+    return DomainFacts(
+        name=root.findtext("name", ""),
+        uuid=root.findtext("uuid", ""),
+        domain_type=root.get("type", ""),
+        vcpus=int(root.findtext("vcpu", "1")),
+        memory_mib=mem_kib // 1024,
+        disks=tuple(disks),
+        meta=meta,
+        accel=accel,
+        managed=vm is not None,
+    )
+
+
+def _unit_kib(unit: str) -> int:
+    """libvirt reports memory in KiB; templates may say MiB or GiB."""
+    factors = {"k": 1, "kib": 1, "m": 1024, "mib": 1024, "g": 1024**2, "gib": 1024**2}
+    return factors.get(unit.lower(), 1)

@@ -1,0 +1,211 @@
+"""Domains: define, look up, list, lifecycle, console streams."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import libvirt
+
+from vmctl.errors import Conflict, NotFound, Timeout
+from vmctl.virt.errors import libvirt_errors
+from vmctl.virt.host import Host
+
+_STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "nostate",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "running",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutting-down",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shut-off",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended",
+}
+
+
+@dataclass(frozen=True)
+class DomainRecord:
+    """A domain as listed: its XML and live state, read in one pass."""
+
+    name: str
+    uuid: str
+    state: str
+    persistent: bool
+    xml: str
+
+
+class Domain:
+    """One libvirt domain (a thin wrapper in the spirit of nova's Guest)."""
+
+    def __init__(self, host: Host, dom: libvirt.virDomain) -> None:
+        self.host = host
+        self._dom = dom
+        self.name: str = dom.name()
+
+    @property
+    def uuid(self) -> str:
+        return self._dom.UUIDString()
+
+    def state(self) -> str:
+        with libvirt_errors(f"read the state of {self.name}"):
+            return _STATES.get(self._dom.state()[0], "unknown")
+
+    def is_active(self) -> bool:
+        with libvirt_errors(f"read the state of {self.name}"):
+            return bool(self._dom.isActive())
+
+    def xml(self, *, inactive: bool = False) -> str:
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        with libvirt_errors(f"read the XML of {self.name}"):
+            return self._dom.XMLDesc(flags)
+
+    def start(self, *, paused: bool = False) -> None:
+        flags = libvirt.VIR_DOMAIN_START_PAUSED if paused else 0
+        with libvirt_errors(f"start {self.name}"):
+            self._dom.createWithFlags(flags)
+
+    def resume(self) -> None:
+        with libvirt_errors(f"resume {self.name}"):
+            self._dom.resume()
+
+    def shutdown(self) -> None:
+        """Ask the guest to power off (ACPI power button)."""
+        with libvirt_errors(f"shut down {self.name}"):
+            self._dom.shutdown()
+
+    def reboot(self) -> None:
+        with libvirt_errors(f"reboot {self.name}"):
+            self._dom.reboot(0)
+
+    def destroy(self) -> None:
+        """Power off at once. A domain already off is left as it is."""
+        with libvirt_errors(f"destroy {self.name}"):
+            if self._dom.isActive():
+                self._dom.destroyFlags(0)
+
+    def undefine(self) -> None:
+        flags = (
+            libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+            | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+            | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+        )
+        with libvirt_errors(f"undefine {self.name}"):
+            self._dom.undefineFlags(flags)
+
+    def wait_for_state(self, wanted: set[str], timeout: float, *, interval: float = 0.2) -> str:
+        """Poll until the state is one of ``wanted``; raise Timeout after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                current = self.state()
+            except NotFound:
+                current = "undefined"
+            if current in wanted:
+                return current
+            if time.monotonic() >= deadline:
+                raise Timeout(
+                    f"{self.name} is still {current} after {timeout:.0f} s",
+                    hint="use --force to power it off, or a longer --timeout",
+                )
+            time.sleep(interval)
+
+    def open_console(self) -> "ConsoleStream":
+        stream = self.host.conn.newStream(0)
+        with libvirt_errors(f"open the console of {self.name}"):
+            self._dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        return ConsoleStream(stream, self.name)
+
+
+class ConsoleStream:
+    """The serial console as a byte stream; a reader thread fills a buffer."""
+
+    def __init__(self, stream: libvirt.virStream, name: str) -> None:
+        self._stream = stream
+        self._name = name
+        self._buffer = bytearray()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._pump, name=f"console-{name}", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                chunk = self._stream.recv(4096)
+            except libvirt.libvirtError:
+                chunk = b""
+            if isinstance(chunk, int) or not chunk:  # -2 (EAGAIN) cannot happen when blocking
+                break
+            with self._cond:
+                self._buffer.extend(chunk)
+                self._cond.notify_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def read_available(self, timeout: float) -> tuple[bytes, bool]:
+        """Wait up to ``timeout`` s for output; return (new bytes, stream still open)."""
+        with self._cond:
+            if not self._buffer and not self._closed:
+                self._cond.wait(timeout)
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            return data, not self._closed
+
+    def send(self, data: bytes) -> None:
+        with libvirt_errors(f"write to the console of {self._name}"):
+            self._stream.send(data)
+
+    def close(self) -> None:
+        try:
+            self._stream.abort()
+        except libvirt.libvirtError:
+            pass
+        self._thread.join(timeout=2)
+
+
+def define(host: Host, xml: str) -> Domain:
+    """Define a persistent domain, letting libvirt validate the XML too."""
+    with libvirt_errors("define the domain"):
+        dom = host.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+    return Domain(host, dom)
+
+
+def lookup(host: Host, name: str) -> Domain:
+    try:
+        dom = host.conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            raise NotFound(f"no VM named {name!r}", hint="see `vmctl list`") from None
+        with libvirt_errors(f"look up {name}"):
+            raise
+    return Domain(host, dom)
+
+
+def exists(host: Host, name: str) -> bool:
+    try:
+        lookup(host, name)
+    except NotFound:
+        return False
+    return True
+
+
+def list_all(host: Host) -> list[DomainRecord]:
+    with libvirt_errors("list domains"):
+        records = []
+        for dom in host.conn.listAllDomains(0):
+            try:
+                state = _STATES.get(dom.state()[0], "unknown")
+                records.append(DomainRecord(dom.name(), dom.UUIDString(), state,
+                                            bool(dom.isPersistent()), dom.XMLDesc(0)))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:  # vanished meanwhile
+                    raise
+        return sorted(records, key=lambda r: r.name)
+
+
+def ensure_absent(host: Host, name: str) -> None:
+    if exists(host, name):
+        raise Conflict(f"a VM named {name!r} already exists", hint="pick another name or `vmctl delete` it")

@@ -1,0 +1,48 @@
+"""The one place where libvirt errors become vmctl errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import libvirt
+
+from vmctl.errors import Conflict, HostError, NotFound, OperationFailed, Timeout, VmctlError
+
+# libvirt prints every error to stderr by default; we report them ourselves.
+libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+_NOT_FOUND = {
+    libvirt.VIR_ERR_NO_DOMAIN,
+    libvirt.VIR_ERR_NO_STORAGE_POOL,
+    libvirt.VIR_ERR_NO_STORAGE_VOL,
+    libvirt.VIR_ERR_NO_NETWORK,
+    libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT,
+}
+_CONFLICT = {libvirt.VIR_ERR_OPERATION_INVALID, libvirt.VIR_ERR_DOM_EXIST, libvirt.VIR_ERR_STORAGE_VOL_EXIST}
+_TIMEOUT = {libvirt.VIR_ERR_OPERATION_TIMEOUT, libvirt.VIR_ERR_AGENT_UNRESPONSIVE}
+_HOST = {libvirt.VIR_ERR_NO_CONNECT, libvirt.VIR_ERR_AUTH_FAILED, libvirt.VIR_ERR_RPC, libvirt.VIR_ERR_NO_SUPPORT}
+
+
+def translate(exc: libvirt.libvirtError, action: str) -> VmctlError:
+    code = exc.get_error_code()
+    text = (exc.get_error_message() or str(exc)).strip()
+    message = f"{action}: {text}"
+    if code in _NOT_FOUND:
+        return NotFound(message, hint="check the name with `vmctl list` or `vmctl image list`")
+    if code in _CONFLICT:
+        return Conflict(message, hint="check the VM's state with `vmctl info NAME`")
+    if code in _TIMEOUT:
+        return Timeout(message, hint="the hypervisor is busy; try again")
+    if code in _HOST or exc.get_error_domain() == libvirt.VIR_FROM_RPC:
+        return HostError(message, hint="is libvirtd running? try `virsh -c URI version`, or .ci/setup")
+    return OperationFailed(message, hint="see libvirtd's log for details")
+
+
+@contextmanager
+def libvirt_errors(action: str) -> Iterator[None]:
+    """Run a block of libvirt calls, raising vmctl errors that name ``action``."""
+    try:
+        yield
+    except libvirt.libvirtError as exc:
+        raise translate(exc, action) from None

@@ -1,0 +1,87 @@
+"""A libvirt connection and what it tells about the host."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+from dataclasses import dataclass
+
+import libvirt
+
+from vmctl.errors import HostError
+from vmctl.virt.errors import libvirt_errors
+
+DEFAULT_URI = "qemu:///system"
+
+
+def default_uri() -> str:
+    return os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_URI
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    uri: str
+    hostname: str
+    libvirt_version: str
+    hypervisor: str
+    hypervisor_version: str
+    cpus: int
+    memory_mib: int
+    free_memory_mib: int
+
+
+class Host:
+    """An open libvirt connection. Use as a context manager to close it."""
+
+    def __init__(self, uri: str | None = None) -> None:
+        self.uri = uri or default_uri()
+        try:
+            self.conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as exc:
+            raise HostError(
+                f"cannot connect to libvirt at {self.uri}: {exc.get_error_message()}",
+                hint="start libvirtd (.ci/setup does it), or pick another URI with -c/--connect",
+            ) from None
+
+    def __enter__(self) -> "Host":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass
+
+    @property
+    def is_local(self) -> bool:
+        """True when the URI names this machine over a local transport."""
+        parsed = urlsplit(self.uri)
+        transport = parsed.scheme.partition("+")[2]
+        return parsed.hostname in (None, "localhost") and transport in ("", "unix")
+
+    def facts(self) -> HostFacts:
+        with libvirt_errors("read host information"):
+            model, mem_mib, cpus, *_ = self.conn.getInfo()
+            free = self.conn.getFreeMemory() // (1024 * 1024)
+            return HostFacts(
+                uri=self.conn.getURI(),
+                hostname=self.conn.getHostname(),
+                libvirt_version=_version(self.conn.getLibVersion()),
+                hypervisor=self.conn.getType(),
+                hypervisor_version=_version(self.conn.getVersion()),
+                cpus=cpus,
+                memory_mib=mem_mib,
+                free_memory_mib=free,
+            )
+
+
+def capabilities_xml(host: Host) -> str:
+    with libvirt_errors("read host capabilities"):
+        return host.conn.getCapabilities()

@@ -1,0 +1,145 @@
+"""Storage pools and volumes through libvirt's storage API."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import BinaryIO
+
+import libvirt
+
+from vmctl.errors import NotFound
+from vmctl.libvirtxml.storage import VolumeFacts, dir_pool_xml, parse_volume, pool_path
+from vmctl.virt.errors import libvirt_errors
+from vmctl.virt.host import Host
+
+
+class Pool:
+    """A started libvirt storage pool."""
+
+    def __init__(self, pool: libvirt.virStoragePool) -> None:
+        self._pool = pool
+        self.name: str = pool.name()
+        with libvirt_errors(f"read pool {self.name}"):
+            self.path = pool_path(pool.XMLDesc(0))
+
+    def refresh(self) -> None:
+        with libvirt_errors(f"refresh pool {self.name}"):
+            self._pool.refresh(0)
+
+    def available(self) -> int:
+        """Free bytes in the pool."""
+        with libvirt_errors(f"read pool {self.name}"):
+            return int(self._pool.info()[3])
+
+    def capacity(self) -> int:
+        with libvirt_errors(f"read pool {self.name}"):
+            return int(self._pool.info()[1])
+
+    def volumes(self) -> list[VolumeFacts]:
+        with libvirt_errors(f"list volumes of {self.name}"):
+            return [parse_volume(v.XMLDesc(0)) for v in self._pool.listAllVolumes(0)]
+
+    def volume(self, name: str) -> VolumeFacts:
+        return parse_volume(self._lookup(name).XMLDesc(0))
+
+    def has_volume(self, name: str) -> bool:
+        try:
+            self._lookup(name)
+        except NotFound:
+            return False
+        return True
+
+    def create_volume(self, xml: str) -> VolumeFacts:
+        with libvirt_errors(f"create a volume in {self.name}"):
+            vol = self._pool.createXML(xml, 0)
+            return parse_volume(vol.XMLDesc(0))
+
+    def delete_volume(self, name: str) -> None:
+        vol = self._lookup(name)
+        with libvirt_errors(f"delete volume {name}"):
+            vol.delete(0)
+
+    def upload(self, name: str, source: Path | bytes) -> None:
+        """Copy a local file (or bytes) into an existing volume through a libvirt stream."""
+        vol = self._lookup(name)
+        stream = vol.connect().newStream(0)
+        with libvirt_errors(f"upload into volume {name}"), _reader(source) as fh:
+            try:
+                vol.upload(stream, 0, 0, 0)
+                stream.sendAll(lambda _s, nbytes, f: f.read(nbytes), fh)
+                stream.finish()
+            except BaseException:
+                _abort(stream)
+                raise
+
+    def download(self, name: str) -> bytes:
+        """Read a (small) volume whole through a libvirt stream."""
+        vol = self._lookup(name)
+        stream = vol.connect().newStream(0)
+        chunks: list[bytes] = []
+        with libvirt_errors(f"read volume {name}"):
+            try:
+                vol.download(stream, 0, 0, 0)
+                stream.recvAll(lambda _s, data, acc: acc.append(data) or 0, chunks)
+                stream.finish()
+            except BaseException:
+                _abort(stream)
+                raise
+        return b"".join(chunks)
+
+    def _lookup(self, name: str) -> libvirt.virStorageVol:
+        try:
+            return self._pool.storageVolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+                raise NotFound(f"no volume {name!r} in pool {self.name}", hint="see `vmctl image list`") from None
+            with libvirt_errors(f"look up volume {name}"):
+                raise
+
+
+def _reader(source: Path | bytes) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+
+
+def _abort(stream: libvirt.virStream) -> None:
+    try:
+        stream.abort()
+    except libvirt.libvirtError:
+        pass
+
+
+def ensure_dir_pool(host: Host, name: str, path: str) -> Pool:
+    """Find pool ``name`` (any path) or create it as a dir pool at ``path``; start it."""
+    with libvirt_errors(f"set up storage pool {name}"):
+        try:
+            pool = host.conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                raise
+            pool = host.conn.storagePoolDefineXML(dir_pool_xml(name, path), 0)
+            pool.build(0)
+            pool.setAutostart(1)
+        if not pool.isActive():
+            pool.create(0)
+    return Pool(pool)
+
+
+def find_pool(host: Host, name: str) -> Pool | None:
+    """The pool if it exists and runs, else None (for read-only commands)."""
+    try:
+        pool = host.conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        return None
+    with libvirt_errors(f"read pool {name}"):
+        return Pool(pool) if pool.isActive() else None
+
+
+def volume_by_path(host: Host, path: str) -> VolumeFacts | None:
+    """The volume at ``path`` in any pool, or None if no pool holds it."""
+    try:
+        vol = host.conn.storageVolLookupByPath(path)
+    except libvirt.libvirtError:
+        return None
+    with libvirt_errors(f"read volume {path}"):
+        return parse_volume(vol.XMLDesc(0))

@@ -1,0 +1,317 @@
+"""VM use cases: create, list, inspect and drive the lifecycle. They return
+results and raise vmctl errors; they never print."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+import uuid as uuidlib
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vmctl.errors import Conflict, InsufficientResources, InvalidInput, OperationFailed, Timeout
+from vmctl.hostinfo import choose_accel
+from vmctl.images import Image, ImageStore
+from vmctl.libvirtxml.domain import parse_domain, render_domain
+from vmctl.libvirtxml.storage import volume_xml
+from vmctl.ports import PORT_RANGE, pick_ssh_port
+from vmctl.spec import Accel, DirectBoot, DiskSpec, DomainSpec, NicSpec, VmMeta, check_name
+from vmctl.templates import load_template
+from vmctl.units import format_size
+from vmctl.virt import domains
+from vmctl.virt.domains import Domain, DomainRecord
+from vmctl.virt.host import Host
+from vmctl.virt.storage import Pool, volume_by_path
+
+TCG_BOOT_TIMEOUT = 180.0
+KVM_BOOT_TIMEOUT = 60.0
+STOP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    name: str
+    image: str | None = None
+    template: str | None = None
+    cpus: int = 1
+    memory_mib: int = 512
+    disk_bytes: int | None = None
+    accel: Accel | None = None
+    nested: bool = False
+    start: bool = True
+    wait_boot: bool = False
+    boot_timeout: float | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    target: str
+    device: str
+    path: str
+    format: str
+    size: int | None
+    allocation: int | None
+    base_image: str | None
+
+
+@dataclass(frozen=True)
+class VmInfo:
+    name: str
+    uuid: str
+    state: str
+    vcpus: int
+    memory_mib: int
+    accel: str
+    accel_reason: str
+    template: str
+    image: str
+    ssh_user: str
+    ssh_port: int | None
+    disks: list[DiskInfo]
+    managed: bool
+    boot_seconds: float | None = None
+    console_tail: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Vms:
+    """VM use cases on one host and vmctl's pool there."""
+
+    def __init__(self, host: Host, pool: Pool) -> None:
+        self.host = host
+        self.pool = pool
+        self.images = ImageStore(pool)
+
+    # --- reading -----------------------------------------------------------
+    def list(self) -> list[VmInfo]:
+        return [self._info(r) for r in domains.list_all(self.host)]
+
+    def info(self, name: str) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        return self._info(DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+
+    def _info(self, record: DomainRecord) -> VmInfo:
+        facts = parse_domain(record.xml)
+        disks = []
+        for disk in facts.disks:
+            vol = volume_by_path(self.host, disk.path) if disk.path else None
+            base = None
+            if vol and vol.backing_path:
+                base = _image_of_volume(Path(vol.backing_path).name)
+            disks.append(DiskInfo(disk.target, disk.device, disk.path, disk.format,
+                                  vol.capacity if vol else None, vol.allocation if vol else None, base))
+        return VmInfo(
+            name=record.name, uuid=record.uuid, state=record.state, vcpus=facts.vcpus,
+            memory_mib=facts.memory_mib, accel=facts.accel, accel_reason=facts.meta.accel_reason,
+            template=facts.meta.template, image=facts.meta.image, ssh_user=facts.meta.ssh_user,
+            ssh_port=facts.meta.ssh_port, disks=disks, managed=facts.managed,
+        )
+
+    # --- creating ------------------------------------------------------------
+    def create(self, req: CreateRequest) -> VmInfo:
+        """Create (and start) a VM; on any failure nothing of it is left behind."""
+        check_name(req.name)
+        domains.ensure_absent(self.host, req.name)
+        image = self.images.get(req.image or "tiny")
+        disk_bytes = req.disk_bytes or image.virtual_size
+        if disk_bytes < image.virtual_size:
+            raise InvalidInput(f"--disk {format_size(disk_bytes)} is smaller than image {image.name} "
+                               f"({format_size(image.virtual_size)})", hint="give a larger --disk or omit it")
+        self.pool.refresh()
+        if disk_bytes > self.pool.available():
+            raise InsufficientResources(
+                f"not enough space in pool {self.pool.name} for a {format_size(disk_bytes)} disk: "
+                f"{format_size(self.pool.available())} free", hint="free space in the pool or use a smaller --disk")
+        used_ports = {vm.ssh_port for vm in self.list() if vm.ssh_port}
+        port = pick_ssh_port(used_ports, check_local=self.host.is_local)
+        vm_uuid = str(uuidlib.uuid4())
+        disk_vol, seed_vol = f"{req.name}-vda.qcow2", f"{req.name}-seed.iso"
+        # Render (and so validate everything) before touching any storage.
+        xml, spec = render_request(self.host, req, image, self.pool.path, vm_uuid=vm_uuid,
+                                   ssh_port=port, seed_path=f"{self.pool.path}/{seed_vol}")
+        with ExitStack() as undo:
+            self.pool.create_volume(volume_xml(disk_vol, disk_bytes, "qcow2", backing_path=image.path,
+                                               backing_format=image.format))
+            undo.callback(self.pool.delete_volume, disk_vol)
+            self._make_seed(undo, seed_vol, vm_uuid, req.name)
+            dom = domains.define(self.host, xml)
+            undo.callback(dom.undefine)
+            boot_seconds, tail = None, []
+            if req.start:
+                undo.callback(dom.destroy)
+                boot_seconds, tail = self._start(dom, image.boot_marker if req.wait_boot else None,
+                                                 req.boot_timeout or _boot_timeout(spec.accel))
+            undo.pop_all()
+        info = self.info(req.name)
+        return VmInfo(**{**info.__dict__, "boot_seconds": boot_seconds, "console_tail": tail})
+
+    def _make_seed(self, undo: ExitStack, vol: str, instance_id: str, hostname: str) -> None:
+        from vmctl.seed import build_seed_iso
+
+        with tempfile.TemporaryDirectory(prefix="vmctl-seed-") as tmp:
+            iso = build_seed_iso(Path(tmp) / "seed.iso", instance_id=instance_id, hostname=hostname,
+                                 user_data={"hostname": hostname})
+            self.pool.create_volume(volume_xml(vol, iso.stat().st_size, "raw"))
+            undo.callback(self.pool.delete_volume, vol)
+            self.pool.upload(vol, iso)
+
+    # --- lifecycle -----------------------------------------------------------
+    def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        if dom.is_active():
+            raise_state(name, "running", "start")
+        facts = parse_domain(dom.xml())
+        marker = self.images.get(facts.meta.image).boot_marker if wait_boot and facts.meta.image else None
+        accel = Accel.KVM if facts.accel == "kvm" else Accel.TCG
+        seconds, tail = self._start(dom, marker, timeout or _boot_timeout(accel))
+        return VmInfo(**{**self.info(name).__dict__, "boot_seconds": seconds, "console_tail": tail})
+
+    def _start(self, dom: Domain, marker: str | None, timeout: float) -> tuple[float | None, list[str]]:
+        if marker is None:
+            dom.start()
+            return None, []
+        # Start paused and attach the console before the first instruction runs,
+        # so not one line of boot output is lost.
+        dom.start(paused=True)
+        console = dom.open_console()
+        try:
+            started = time.monotonic()
+            dom.resume()
+            return wait_for_console(console, marker, timeout, started, dom.name)
+        finally:
+            console.close()
+
+    def stop(self, name: str, *, force: bool = False, timeout: float = STOP_TIMEOUT) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        if not dom.is_active():
+            raise_state(name, "shut off", "stop")
+        if force:
+            dom.destroy()
+        else:
+            dom.shutdown()
+            try:
+                dom.wait_for_state({"shut-off"}, timeout)
+            except Timeout:
+                raise Timeout(f"{name} did not shut down within {timeout:.0f} s",
+                              hint="the guest ignored the ACPI power button; use `vmctl stop --force`") from None
+        return self.info(name)
+
+    def reboot(self, name: str) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        if not dom.is_active():
+            raise_state(name, "shut off", "reboot")
+        dom.reboot()
+        return self.info(name)
+
+    def destroy(self, name: str) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        dom.destroy()
+        return self.info(name)
+
+    def delete(self, name: str) -> list[str]:
+        """Power off, undefine and remove the VM's own volumes; returns their paths."""
+        dom = domains.lookup(self.host, check_name(name))
+        facts = parse_domain(dom.xml(inactive=True))
+        own = [d.path for d in facts.disks if _is_own_volume(d.path, self.pool.path, name)]
+        dom.destroy()
+        dom.undefine()
+        for path in own:
+            vol = Path(path).name
+            if self.pool.has_volume(vol):
+                self.pool.delete_volume(vol)
+        return own
+
+    def console(self, name: str):  # -> ConsoleStream
+        dom = domains.lookup(self.host, check_name(name))
+        if not dom.is_active():
+            raise_state(name, "shut off", "attach to the console of")
+        return dom.open_console()
+
+
+def render_request(host: Host, req: CreateRequest, image: Image, pool_path: str, *,
+                   vm_uuid: str | None = None, ssh_port: int = PORT_RANGE.start,
+                   seed_path: str | None = None) -> tuple[str, DomainSpec]:
+    """Resolve template, accelerator and user for ``req`` and render its domain XML."""
+    check_name(req.name)
+    template = load_template(req.template or ("linux-direct" if image.boot == "direct" else "linux"))
+    decision, virt = choose_accel(host, req.accel, nested=req.nested)
+    user = check_name(req.user, "user") if req.user else (image.default_user or "root")
+    disks = [DiskSpec(f"{pool_path}/{req.name}-vda.qcow2")]
+    if seed_path:
+        disks.append(DiskSpec(seed_path, target="hdc", format="raw", device="cdrom", bus="ide"))
+    spec = DomainSpec(
+        name=req.name, vcpus=req.cpus, memory_mib=req.memory_mib, accel=decision.accel,
+        nested_feature=virt.cpu_flag if req.nested else None,
+        disks=tuple(disks), nics=(NicSpec(kind="user", mac=_mac(), ssh_port=ssh_port),),
+        boot=DirectBoot(image.kernel, image.initrd, image.cmdline) if image.boot == "direct" else None,
+        meta=VmMeta(image=image.name, template=template.name, accel_reason=decision.reason,
+                    ssh_user=user, ssh_port=ssh_port),
+        uuid=vm_uuid,
+    )
+    return render_domain(template.xml, spec, source=f"template {template.name!r}"), spec
+
+
+def placeholder_image(name: str, pool_path: str, *, direct: bool) -> Image:
+    """An image description for previews when the real image is not built yet."""
+    base = f"{pool_path}/{name}.base"
+    if direct:
+        return Image(name=name, format="qcow2", path=f"{base}.qcow2", virtual_size=0, boot="direct",
+                     kernel=f"{base}.vmlinuz", initrd=f"{base}.initrd", cmdline="console=ttyS0 root=/dev/vda rw",
+                     default_user="root")
+    return Image(name=name, format="qcow2", path=f"{base}.qcow2", virtual_size=0)
+
+
+def wait_for_console(console, marker: str, timeout: float, started: float,
+                     name: str) -> tuple[float, list[str]]:
+    """Read the console until a line matches ``marker``; (seconds, last lines)."""
+    pattern = re.compile(marker)
+    text = ""
+    deadline = started + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            tail = _tail(text)
+            raise Timeout(f"{name} did not finish booting within {timeout:.0f} s",
+                          hint="last console lines: " + " | ".join(tail[-3:]) if tail else
+                          "the console stayed silent: check the image's kernel command line (console=ttyS0)")
+        data, is_open = console.read_available(min(remaining, 0.5))
+        text += data.decode("utf-8", "replace")
+        if pattern.search(text):
+            return round(time.monotonic() - started, 3), _tail(text)
+        if not is_open:
+            raise OperationFailed(f"the console of {name} closed while booting",
+                                  hint="the guest powered off or crashed: " + " | ".join(_tail(text)[-3:]))
+
+
+def raise_state(name: str, state: str, action: str) -> None:
+    raise Conflict(f"cannot {action} {name}: it is {state}", hint=f"see `vmctl info {name}`")
+
+
+def _tail(text: str, lines: int = 8) -> list[str]:
+    clean = [ln.strip() for ln in text.replace("\r", "").splitlines() if ln.strip()]
+    return clean[-lines:]
+
+
+def _boot_timeout(accel: Accel) -> float:
+    return TCG_BOOT_TIMEOUT if accel is Accel.TCG else KVM_BOOT_TIMEOUT
+
+
+def _mac() -> str:
+    import secrets
+
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+
+
+def _image_of_volume(volume: str) -> str | None:
+    stem, dot, _ext = volume.rpartition(".")
+    return stem[: -len(".base")] if dot and stem.endswith(".base") else None
+
+
+def _is_own_volume(path: str, pool_path: str, name: str) -> bool:
+    p = Path(path)
+    return str(p.parent) == pool_path and p.name.startswith(f"{name}-") and ".base." not in p.name
