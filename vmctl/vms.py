@@ -45,6 +45,12 @@ class CreateRequest:
     boot_timeout: float | None = None
     user: str | None = None
 
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        for ref, what in ((self.image, "image"), (self.user, "user")):
+            if ref is not None:
+                check_name(ref, what)
+
 
 @dataclass(frozen=True)
 class DiskInfo:

@@ -55,9 +55,14 @@ def render_domain(template_xml: bytes | str, spec: DomainSpec, *, source: str = 
         root.append(child)
     root.set("type", spec.accel.domain_type)
 
-    _set_child(root, "name").text = spec.name
+    name = _set_child(root, "name")
+    name.text = spec.name
     if spec.uuid:
-        _set_child(root, "uuid").text = spec.uuid
+        uuid = root.find("uuid")
+        if uuid is None:
+            uuid = etree.Element("uuid")
+            name.addnext(uuid)  # the schema wants <uuid> right after <name>
+        uuid.text = spec.uuid
     for tag in ("memory", "currentMemory"):
         el = _set_child(root, tag)
         el.attrib.clear()

@@ -85,12 +85,8 @@ class Domain:
                 self._dom.destroyFlags(0)
 
     def undefine(self) -> None:
-        flags = (
-            libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-            | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-            | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-            | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
-        )
+        # vmctl's templates use no UEFI NVRAM or checkpoints, so no flags for those.
+        flags = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
         with libvirt_errors(f"undefine {self.name}"):
             self._dom.undefineFlags(flags)
 
