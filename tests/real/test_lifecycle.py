@@ -1,0 +1,77 @@
+"""Create the tiny VM, watch it boot on its console, drive its lifecycle, and
+check that delete leaves no domain or volume behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from vmctl.cli.app import run
+from vmctl.vms import wait_for_console
+
+BOOTED = "vmctl-guest: boot-finished"
+
+
+def console_wait(api, name: str, timeout: float = 180) -> list[str]:
+    console = api.console(name)
+    try:
+        return wait_for_console(console, BOOTED, timeout, time.monotonic(), name)[1]
+    finally:
+        console.close()
+
+
+def test_full_lifecycle(api, tiny, vm_name, leftovers):
+    before = leftovers()
+    vm = api.create(vm_name, cpus=2, memory="384M", disk="1G", wait_boot=True)
+    assert vm.state == "running" and vm.boot_seconds is not None
+    assert any(BOOTED in line for line in vm.console_tail)
+    assert any("hostkey-fingerprint SHA256:" in line for line in vm.console_tail)
+    assert (vm.vcpus, vm.memory_mib, vm.accel, vm.image, vm.template) == (2, 384, "tcg", "tiny", "linux-direct")
+    assert "software emulation" in vm.accel_reason
+
+    disk = vm.disks[0]
+    assert disk.base_image == "tiny" and disk.size == 1 << 30
+    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", disk.path],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["backing-filename"] == tiny.path and info["backing-filename-format"] == "qcow2"
+
+    assert api.stop(vm_name, timeout=60).state == "shut-off"  # ACPI shutdown honoured by the guest
+    vm = api.start(vm_name, wait_boot=True)
+    assert vm.state == "running" and any(BOOTED in line for line in vm.console_tail)
+
+    api.reboot(vm_name)
+    assert any(BOOTED in line for line in console_wait(api, vm_name))
+    assert api.info(vm_name).state == "running"
+
+    assert api.destroy(vm_name).state == "shut-off"
+    removed = api.delete(vm_name)
+    assert len(removed) == 2  # its disk and its seed, never the base image
+    assert leftovers() == before
+    assert api.images.exists("tiny")
+
+
+def test_cli_json_create_list_info_delete(api, tiny, vm_name, leftovers, capsys):
+    before = leftovers()
+    assert run(["create", vm_name, "--wait", "boot", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    for key in ("name", "uuid", "state", "vcpus", "memory_mib", "disks", "accel", "template", "image"):
+        assert key in created
+    assert created["state"] == "running" and created["disks"][0]["base_image"] == "tiny"
+
+    assert run(["list", "--json"]) == 0
+    listed = {vm["name"]: vm for vm in json.loads(capsys.readouterr().out)}
+    assert listed[vm_name]["uuid"] == created["uuid"]
+
+    assert run(["stop", vm_name, "--force", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "shut-off"
+    assert run(["delete", vm_name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == vm_name
+    assert leftovers() == before
+
+
+def test_create_without_start_then_start(api, tiny, vm_name):
+    vm = api.create(vm_name, start=False)
+    assert vm.state == "shut-off"
+    vm = api.start(vm_name, wait_boot=True)
+    assert vm.state == "running" and vm.boot_seconds is not None
