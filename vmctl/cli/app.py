@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import traceback
 
+import click
 import typer
 
 from vmctl.cli import context, host_commands, image_commands, template_commands, vm_commands
@@ -18,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -51,12 +53,12 @@ def run(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         _report(exc.to_dict(), wants_json)
         return exit_code_for(exc)
-    except typer.Exit as exc:
+    except click.exceptions.Exit as exc:
         return exc.exit_code
-    except typer.Abort:
+    except click.exceptions.Abort:
         sys.stderr.write("aborted\n")
         return 130
-    except typer.TyperException as exc:  # click's usage errors: bad option, missing argument
+    except click.ClickException as exc:  # usage errors: bad option, missing argument
         code = getattr(exc, "exit_code", USAGE_ERROR_EXIT)
         if wants_json:
             _report({"code": "usage", "exit_code": code, "message": exc.format_message(),  # type: ignore[attr-defined]
