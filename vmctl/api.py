@@ -128,11 +128,13 @@ class Vmctl:
     def _request(self, name: str, *, image: str | None = None, template: str | None = None, cpus: int = 1,
                  memory: str | int = "512M", disk: str | int | None = None, accel: str | Accel | None = None,
                  nested: bool = False, start: bool = True, wait_boot: bool = False,
-                 timeout: float | None = None, user: str | None = None) -> CreateRequest:
+                 timeout: float | None = None, user: str | None = None, ssh_key: str | Path | None = None,
+                 user_data: str | Path | None = None) -> CreateRequest:
         return CreateRequest(
             name=name, image=image, template=template, cpus=cpus, memory_mib=_memory_mib(memory),
             disk_bytes=_disk_bytes(disk), accel=_accel(accel), nested=nested, start=start,
             wait_boot=wait_boot, boot_timeout=timeout, user=user,
+            ssh_key=Path(ssh_key) if ssh_key else None, user_data=Path(user_data) if user_data else None,
         )
 
     def create(self, name: str, **options: object) -> VmInfo:

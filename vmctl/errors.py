@@ -81,6 +81,12 @@ class GuestError(VmctlError):
     code = "guest-error"
 
 
+class HostKeyMismatch(GuestError):
+    """The guest presented an SSH host key other than the pinned one."""
+
+    code = "host-key-mismatch"
+
+
 # The one table of exit codes. 1 is an unexpected internal error, 2 is a
 # command-line usage error (typer/click's own convention).
 EXIT_CODES: dict[type[VmctlError], int] = {
@@ -93,6 +99,7 @@ EXIT_CODES: dict[type[VmctlError], int] = {
     Timeout: 9,
     Busy: 10,
     GuestError: 11,
+    HostKeyMismatch: 12,
     VmctlError: 1,
 }
 INTERNAL_ERROR_EXIT = 1

@@ -103,6 +103,9 @@ class VmMeta:
     accel_reason: str = ""
     ssh_user: str = "root"
     ssh_port: int | None = None
+    ssh_host_key: str = ""   # the guest's pinned public host key ("ssh-ed25519 AAAA...")
+    ssh_key_path: str = ""   # the private key vmctl logs in with, if not the default
+    provisioned: tuple[str, ...] = ()  # keys of completed provisioning steps
 
 
 @dataclass(frozen=True)

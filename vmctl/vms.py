@@ -8,13 +8,15 @@ import tempfile
 import time
 import uuid as uuidlib
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from vmctl.cloudconfig import build_user_data, load_user_data
 from vmctl.errors import Conflict, InsufficientResources, InvalidInput, OperationFailed, Timeout
 from vmctl.hostinfo import choose_accel
+from vmctl.keys import ensure_user_key, generate_ed25519, public_line_of, strip_comment
 from vmctl.images import Image, ImageStore
-from vmctl.libvirtxml.domain import parse_domain, render_domain
+from vmctl.libvirtxml.domain import VMCTL_NS, parse_domain, render_domain, vm_metadata_xml
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.ports import PORT_RANGE, pick_ssh_port
 from vmctl.spec import Accel, DirectBoot, DiskSpec, DomainSpec, NicSpec, VmMeta, check_name
@@ -44,6 +46,8 @@ class CreateRequest:
     wait_boot: bool = False
     boot_timeout: float | None = None
     user: str | None = None
+    ssh_key: Path | None = None      # private key to log in with (default: vmctl's own)
+    user_data: Path | None = None    # the user's cloud-config, merged with vmctl's keys
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -76,6 +80,8 @@ class VmInfo:
     image: str
     ssh_user: str
     ssh_port: int | None
+    ssh_host_key: str
+    ssh_key_path: str
     disks: list[DiskInfo]
     managed: bool
     boot_seconds: float | None = None
@@ -115,7 +121,8 @@ class Vms:
             name=record.name, uuid=record.uuid, state=record.state, vcpus=facts.vcpus,
             memory_mib=facts.memory_mib, accel=facts.accel, accel_reason=facts.meta.accel_reason,
             template=facts.meta.template, image=facts.meta.image, ssh_user=facts.meta.ssh_user,
-            ssh_port=facts.meta.ssh_port, disks=disks, managed=facts.managed,
+            ssh_port=facts.meta.ssh_port, ssh_host_key=facts.meta.ssh_host_key,
+            ssh_key_path=facts.meta.ssh_key_path, disks=disks, managed=facts.managed,
         )
 
     # --- creating ------------------------------------------------------------
@@ -137,14 +144,21 @@ class Vms:
         port = pick_ssh_port(used_ports, check_local=self.host.is_local)
         vm_uuid = str(uuidlib.uuid4())
         disk_vol, seed_vol = f"{req.name}-vda.qcow2", f"{req.name}-seed.iso"
+        key_path = req.ssh_key.expanduser().resolve() if req.ssh_key else ensure_user_key()
+        host_key = generate_ed25519()
         # Render (and so validate everything) before touching any storage.
-        xml, spec = render_request(self.host, req, image, self.pool.path, vm_uuid=vm_uuid,
-                                   ssh_port=port, seed_path=f"{self.pool.path}/{seed_vol}")
+        xml, spec = render_request(self.host, req, image, self.pool.path, vm_uuid=vm_uuid, ssh_port=port,
+                                   seed_path=f"{self.pool.path}/{seed_vol}", host_key=host_key.public_line,
+                                   key_path=str(key_path) if req.ssh_key else "")
+        user_data = build_user_data(
+            hostname=req.name, user=spec.meta.ssh_user, default_user=image.default_user,
+            authorized_key=public_line_of(key_path), host_key=host_key,
+            extra=load_user_data(req.user_data) if req.user_data else None)
         with ExitStack() as undo:
             self.pool.create_volume(volume_xml(disk_vol, disk_bytes, "qcow2", backing_path=image.path,
                                                backing_format=image.format))
             undo.callback(self.pool.delete_volume, disk_vol)
-            self._make_seed(undo, seed_vol, vm_uuid, req.name)
+            self._make_seed(undo, seed_vol, vm_uuid, req.name, user_data)
             dom = domains.define(self.host, xml)
             undo.callback(dom.undefine)
             boot_seconds, tail = None, []
@@ -156,12 +170,15 @@ class Vms:
         info = self.info(req.name)
         return VmInfo(**{**info.__dict__, "boot_seconds": boot_seconds, "console_tail": tail})
 
-    def _make_seed(self, undo: ExitStack, vol: str, instance_id: str, hostname: str) -> None:
+    def _make_seed(self, undo: ExitStack, vol: str, instance_id: str, hostname: str,
+                   user_data: dict[str, object]) -> None:
+        """The NoCloud seed, built in a private temp dir and uploaded as a 0600 volume
+        (it holds the guest's private host key)."""
         from vmctl.seed import build_seed_iso
 
         with tempfile.TemporaryDirectory(prefix="vmctl-seed-") as tmp:
             iso = build_seed_iso(Path(tmp) / "seed.iso", instance_id=instance_id, hostname=hostname,
-                                 user_data={"hostname": hostname})
+                                 user_data=user_data)
             self.pool.create_volume(volume_xml(vol, iso.stat().st_size, "raw"))
             undo.callback(self.pool.delete_volume, vol)
             self.pool.upload(vol, iso)
@@ -232,6 +249,15 @@ class Vms:
                 self.pool.delete_volume(vol)
         return own
 
+    def update_meta(self, name: str, **changes: object) -> VmMeta:
+        """Change vmctl's metadata of a VM (persistent config, and live if running)."""
+        dom = domains.lookup(self.host, check_name(name))
+        facts = parse_domain(dom.xml(inactive=True))
+        meta = replace(facts.meta, **changes)  # type: ignore[arg-type]
+        accel = Accel.KVM if facts.accel == "kvm" else Accel.TCG
+        dom.set_metadata(vm_metadata_xml(meta, accel), VMCTL_NS, "vmctl")
+        return meta
+
     def console(self, name: str):  # -> ConsoleStream
         dom = domains.lookup(self.host, check_name(name))
         if not dom.is_active():
@@ -241,7 +267,8 @@ class Vms:
 
 def render_request(host: Host, req: CreateRequest, image: Image, pool_path: str, *,
                    vm_uuid: str | None = None, ssh_port: int = PORT_RANGE.start,
-                   seed_path: str | None = None) -> tuple[str, DomainSpec]:
+                   seed_path: str | None = None, host_key: str = "",
+                   key_path: str = "") -> tuple[str, DomainSpec]:
     """Resolve template, accelerator and user for ``req`` and render its domain XML."""
     check_name(req.name)
     template = load_template(req.template or ("linux-direct" if image.boot == "direct" else "linux"))
@@ -256,7 +283,8 @@ def render_request(host: Host, req: CreateRequest, image: Image, pool_path: str,
         disks=tuple(disks), nics=(NicSpec(kind="user", mac=_mac(), ssh_port=ssh_port),),
         boot=DirectBoot(image.kernel, image.initrd, image.cmdline) if image.boot == "direct" else None,
         meta=VmMeta(image=image.name, template=template.name, accel_reason=decision.reason,
-                    ssh_user=user, ssh_port=ssh_port),
+                    ssh_user=user, ssh_port=ssh_port, ssh_host_key=strip_comment(host_key) if host_key else "",
+                    ssh_key_path=key_path),
         uuid=vm_uuid,
     )
     return render_domain(template.xml, spec, source=f"template {template.name!r}"), spec

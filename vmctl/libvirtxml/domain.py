@@ -161,13 +161,31 @@ def _render_meta(root: etree._Element, meta: VmMeta, accel: Accel) -> None:
     metadata = _set_child(root, "metadata")
     for old in metadata.findall(f"{_V}template") + metadata.findall(f"{_V}vm"):
         metadata.remove(old)
-    vm = etree.SubElement(metadata, f"{_V}vm", nsmap={"vmctl": VMCTL_NS})
+    metadata.append(_vm_meta_element(meta, accel))
+
+
+def _vm_meta_element(meta: VmMeta, accel: Accel) -> etree._Element:
+    vm = etree.Element(f"{_V}vm", nsmap={"vmctl": VMCTL_NS})
     etree.SubElement(vm, f"{_V}image").text = meta.image
     etree.SubElement(vm, f"{_V}template").text = meta.template
     etree.SubElement(vm, f"{_V}accel", reason=meta.accel_reason).text = accel.value
     ssh = etree.SubElement(vm, f"{_V}ssh", user=meta.ssh_user)
     if meta.ssh_port:
         ssh.set("port", str(meta.ssh_port))
+    if meta.ssh_key_path:
+        ssh.set("key", meta.ssh_key_path)
+    if meta.ssh_host_key:
+        etree.SubElement(ssh, f"{_V}hostkey").text = meta.ssh_host_key
+    if meta.provisioned:
+        prov = etree.SubElement(vm, f"{_V}provisioned")
+        for key in meta.provisioned:
+            etree.SubElement(prov, f"{_V}step", key=key)
+    return vm
+
+
+def vm_metadata_xml(meta: VmMeta, accel: Accel) -> str:
+    """vmctl's metadata element alone, for libvirt's setMetadata."""
+    return etree.tostring(_vm_meta_element(meta, accel), encoding="unicode")
 
 
 @dataclass(frozen=True)
@@ -221,6 +239,9 @@ def parse_domain(xml: str | bytes) -> DomainFacts:
             accel_reason=accel_el.get("reason", "") if accel_el is not None else "",
             ssh_user=ssh.get("user", "root") if ssh is not None else "root",
             ssh_port=int(port) if port else None,
+            ssh_host_key=(ssh.findtext(f"{_V}hostkey") or "") if ssh is not None else "",
+            ssh_key_path=ssh.get("key", "") if ssh is not None else "",
+            provisioned=tuple(s.get("key", "") for s in vm.findall(f"{_V}provisioned/{_V}step")),
         )
     return DomainFacts(
         name=root.findtext("name", ""),

@@ -107,6 +107,26 @@ class Domain:
                 )
             time.sleep(interval)
 
+    def set_metadata(self, xml: str, namespace: str, prefix: str) -> None:
+        """Replace our metadata element in the persistent config (and live, if running)."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        with libvirt_errors(f"update the metadata of {self.name}"):
+            if self._dom.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            self._dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, prefix, namespace, flags)
+
+    def ipv4_addresses(self, source: str) -> list[str]:
+        """The guest's IPv4 addresses from DHCP leases ('lease') or the guest agent ('agent');
+        empty when the source knows none (yet)."""
+        flag = {"lease": libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+                "agent": libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT}[source]
+        try:
+            interfaces = self._dom.interfaceAddresses(flag, 0) or {}
+        except libvirt.libvirtError:
+            return []  # no agent, no network: the address is simply not known this way
+        return [a["addr"] for name, iface in sorted(interfaces.items()) if name != "lo"
+                for a in (iface.get("addrs") or []) if a.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4]
+
     def open_console(self) -> "ConsoleStream":
         stream = self.host.conn.newStream(0)
         with libvirt_errors(f"open the console of {self.name}"):
