@@ -12,10 +12,14 @@ Every method raises :class:`vmctl.errors.VmctlError` subclasses on failure.
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
 from vmctl.errors import InvalidInput
+from vmctl.guest import GuestAccess
+from vmctl.guestops import copy, exec_many, exec_one, provision_one
 from vmctl.hostinfo import HostInfo, host_info
 from vmctl.images import TINY, Image, ImageStore, ensure_tiny
 from vmctl.spec import Accel
@@ -30,6 +34,10 @@ DEFAULT_POOL = "vmctl"
 DEFAULT_POOL_PATH = "/var/lib/vmctl/pool"
 
 __all__ = ["Vmctl", "VmInfo", "Image", "HostInfo", "Template"]
+
+
+def warn(text: str) -> None:
+    sys.stderr.write(f"warning: {text}\n")
 
 
 def _accel(value: str | Accel | None) -> Accel | None:
@@ -137,9 +145,21 @@ class Vmctl:
             ssh_key=Path(ssh_key) if ssh_key else None, user_data=Path(user_data) if user_data else None,
         )
 
-    def create(self, name: str, **options: object) -> VmInfo:
-        """Create a VM (see CreateRequest for the options); all or nothing."""
-        return self.vms.create(self._request(name, **options))  # type: ignore[arg-type]
+    def create(self, name: str, *, wait_ssh: bool = False, insecure: bool = False, **options: object) -> VmInfo:
+        """Create a VM (see CreateRequest for the options); all or nothing.
+
+        ``wait_boot`` waits for the boot marker on the console; ``wait_ssh`` then
+        also for an authenticated SSH session. If a wait fails, the VM is removed."""
+        vm = self.vms.create(self._request(name, **options))  # type: ignore[arg-type]
+        if wait_ssh:
+            try:
+                ready = self.wait(name, until="ssh", insecure=insecure,
+                                  timeout=options.get("timeout"))  # type: ignore[arg-type]
+            except BaseException:
+                self.vms.delete(name)
+                raise
+            vm = replace(vm, ssh_ready_seconds=ready["stages"].get("authenticated"))  # type: ignore[union-attr]
+        return vm
 
     def list(self) -> list[VmInfo]:
         return self.vms.list()
@@ -165,3 +185,64 @@ class Vmctl:
     def console(self, name: str):
         """An open console stream (``read_available``, ``send``, ``close``)."""
         return self.vms.console(name)
+
+    # --- guests over SSH ---------------------------------------------------------
+    def guest(self, *, insecure: bool = False) -> GuestAccess:
+        if insecure:
+            warn("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
+        return GuestAccess(self.vms, insecure=insecure)
+
+    def running_vm_names(self) -> list[str]:
+        return [vm.name for vm in self.list() if vm.managed and vm.state == "running"]
+
+    def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None,
+             insecure: bool = False) -> dict[str, object]:
+        """Wait for SSH ('ssh') or the end of boot ('boot'); returns the stage timings."""
+        ready = self.guest(insecure=insecure).wait(name, until=until, timeout=timeout)
+        ready.session.close()
+        return ready.to_dict()
+
+    def session(self, name: str, *, insecure: bool = False):
+        """A connected SshSession (context manager): run, run_shell, put, get."""
+        return self.guest(insecure=insecure).session(name)
+
+    def exec(self, name: str, argv: list[str], *, env=None, timeout: float | None = None, stdin: bytes | None = None,
+             insecure: bool = False, out=None, err=None) -> int:
+        """Run a command in the guest; returns its exit status."""
+        return exec_one(self.guest(insecure=insecure), name, argv, env=env, timeout=timeout, stdin=stdin,
+                        out=out, err=err).exit_status
+
+    def exec_many(self, names: list[str], argv: list[str], *, env=None, timeout: float | None = None,
+                  stdin: bytes | None = None, parallel: int = 4, insecure: bool = False, write=print):
+        for name in names:
+            self.info(name)  # unknown names fail before anything runs
+        def access() -> GuestAccess:
+            return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path).guest(insecure=insecure)
+        return exec_many(access, names, argv, env=env, timeout=timeout, stdin=stdin, parallel=parallel, write=write)
+
+    def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False) -> str:
+        return copy(self.guest(insecure=insecure), src, dest, recursive=recursive)
+
+    def interactive(self, name: str, argv: list[str] | None = None, *, insecure: bool = False) -> int:
+        with self.session(name, insecure=insecure) as session:
+            return session.interactive(argv)
+
+    def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None, err=None):
+        return provision_one(self.guest(insecure=insecure), name, Path(plan), on_event=on_event, out=out, err=err)
+
+    def provision_many(self, names: list[str], plan: str | Path, *, parallel: int = 4, insecure: bool = False,
+                       write=print):
+        from vmctl.fanout import fan_out
+        from vmctl.provision import load_plan
+
+        load_plan(Path(plan))  # a bad file fails once, before any VM is touched
+        for name in names:
+            self.info(name)
+
+        def action(name: str, sink) -> int:
+            with Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path) as mine:
+                def event(e) -> None:
+                    sink.err(f"[{e.step_index}] {e.step_name}: {e.kind}\n".encode())
+                mine.provision(name, plan, insecure=insecure, on_event=event, out=sink.out, err=sink.err)
+            return 0
+        return fan_out(names, action, parallel=parallel, write=write)

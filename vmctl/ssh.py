@@ -27,7 +27,7 @@ from typing import BinaryIO
 import paramiko
 
 from vmctl import sshfiles
-from vmctl.errors import GuestError, InvalidInput, NotFound, OperationFailed, Timeout, VmctlError
+from vmctl.errors import GuestError, HostKeyMismatch, InvalidInput, NotFound, OperationFailed, Timeout, VmctlError
 from vmctl.sshchannel import (Callback, CommandFailed, CommandResult, argv_command, bridge_terminal, display,
                               pump, shell_command, terminal_size)
 
@@ -271,7 +271,7 @@ class SshSession:
         """The vmctl error for a failed ``SSHClient.connect``, by the stage it reached."""
         where, cause = self.where, exc.__context__
         if isinstance(exc, paramiko.BadHostKeyException):
-            return GuestError(
+            return HostKeyMismatch(
                 f"host key mismatch for {where}: expected {_fingerprint(exc.expected_key.asbytes())}, "
                 f"got {_fingerprint(exc.key.asbytes())} (stage: host key)",
                 hint="the guest's host key changed (reinstalled, or reverted to an older snapshot) or something "

@@ -85,6 +85,7 @@ class VmInfo:
     disks: list[DiskInfo]
     managed: bool
     boot_seconds: float | None = None
+    ssh_ready_seconds: float | None = None
     console_tail: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
@@ -248,6 +249,9 @@ class Vms:
             if self.pool.has_volume(vol):
                 self.pool.delete_volume(vol)
         return own
+
+    def info_meta(self, name: str) -> VmMeta:
+        return parse_domain(domains.lookup(self.host, check_name(name)).xml(inactive=True)).meta
 
     def update_meta(self, name: str, **changes: object) -> VmMeta:
         """Change vmctl's metadata of a VM (persistent config, and live if running)."""

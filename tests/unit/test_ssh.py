@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from sshserver import RawServer, SshTestServer, free_port, key_line, leftover_threads, tree_digest, write_key
-from vmctl.errors import GuestError, InvalidInput, NotFound, Timeout, VmctlError
+from vmctl.errors import GuestError, HostKeyMismatch, InvalidInput, NotFound, Timeout, VmctlError
 from vmctl.ssh import (CommandFailed, CommandResult, SshSession, SshTarget, fingerprint, probe_banner,
                        public_key_line)
 from vmctl.sshchannel import argv_command
@@ -214,7 +214,7 @@ def test_server_refusing_all_auth(keys, tmp_path):
 
 def test_host_key_mismatch_shows_both_fingerprints(server, keys):
     target = make_target(server.port, keys, host_key=key_line(keys.other_host), insecure=True)
-    with pytest.raises(GuestError, match="host key mismatch") as info:
+    with pytest.raises(HostKeyMismatch, match="host key mismatch") as info:
         SshSession(target, **FAST).connect()
     assert keys.other_host.fingerprint in info.value.message and keys.host.fingerprint in info.value.message
     assert "changed" in info.value.hint

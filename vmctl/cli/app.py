@@ -9,7 +9,7 @@ import traceback
 import click
 import typer
 
-from vmctl.cli import context, host_commands, image_commands, template_commands, vm_commands
+from vmctl.cli import context, guest_commands, host_commands, image_commands, template_commands, vm_commands
 from vmctl.cli.output import emit_json
 from vmctl.errors import USAGE_ERROR_EXIT, VmctlError, exit_code_for
 
@@ -38,6 +38,7 @@ app.add_typer(host_commands.app, name="host")
 app.add_typer(template_commands.app, name="template")
 app.add_typer(image_commands.app, name="image")
 vm_commands.register(app)
+guest_commands.register(app)
 
 
 def run(argv: list[str] | None = None) -> int:

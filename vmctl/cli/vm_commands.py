@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from vmctl.cli import options as opt
@@ -11,13 +13,13 @@ from vmctl.errors import InvalidInput
 from vmctl.units import format_size
 from vmctl.vms import VmInfo
 
-WAIT = typer.Option("none", "--wait", help="none, or boot: wait until the guest finished booting.")
+WAIT = typer.Option("none", "--wait", help="none; boot: the boot marker on the console; ssh: SSH answers too.")
 
 
-def _wait_boot(wait: str) -> bool:
-    if wait not in ("none", "boot"):
-        raise InvalidInput(f"invalid --wait {wait!r}", hint="use --wait boot or --wait none")
-    return wait == "boot"
+def _wait_boot(wait: str, allowed: tuple[str, ...] = ("none", "boot")) -> bool:
+    if wait not in allowed:
+        raise InvalidInput(f"invalid --wait {wait!r}", hint="use --wait " + ", --wait ".join(allowed))
+    return wait != "none"
 
 
 def _show(vm: VmInfo, json_out: bool) -> None:
@@ -44,11 +46,24 @@ def create(
     template: str = opt.TEMPLATE, image: str = opt.IMAGE, cpus: int = opt.CPUS, memory: str = opt.MEMORY,
     disk: str = opt.DISK, accel: str = opt.ACCEL, nested: bool = opt.NESTED, user: str = opt.USER,
     no_start: bool = typer.Option(False, "--no-start", help="Define the VM but do not start it."),
-    wait: str = WAIT, timeout: float = opt.TIMEOUT, json_out: bool = opt.JSON,
+    wait: str = WAIT, timeout: float = opt.TIMEOUT,
+    ssh_key: Path = typer.Option(None, "--ssh-key", help="Private key to log in with (default: vmctl's own)."),
+    user_data: Path = typer.Option(None, "--user-data", help="Your cloud-config, merged with vmctl's keys."),
+    provision: Path = typer.Option(None, "--provision", help="Provisioning YAML to run once SSH answers."),
+    insecure: bool = typer.Option(False, "--insecure", help="Do not check the guest's SSH host key (unsafe)."),
+    json_out: bool = opt.JSON,
 ) -> None:
     """Create a VM from an image (a linked qcow2 clone) and start it."""
+    wants = _wait_boot(wait, ("none", "boot", "ssh"))
+    if provision is not None:
+        wants, wait = True, "ssh"
     vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
-                      nested=nested, user=user, start=not no_start, wait_boot=_wait_boot(wait), timeout=timeout)
+                      nested=nested, user=user, start=not no_start, wait_boot=wants, wait_ssh=wait == "ssh",
+                      timeout=timeout, ssh_key=ssh_key, user_data=user_data, insecure=insecure)
+    if provision is not None:
+        result = api().provision(name, provision, insecure=insecure)
+        if not json_out:
+            line(f"provisioned: {len(result.ran)} step(s) ran")
     _show(vm, json_out)
 
 

@@ -164,8 +164,11 @@ def _render_meta(root: etree._Element, meta: VmMeta, accel: Accel) -> None:
     metadata.append(_vm_meta_element(meta, accel))
 
 
-def _vm_meta_element(meta: VmMeta, accel: Accel) -> etree._Element:
-    vm = etree.Element(f"{_V}vm", nsmap={"vmctl": VMCTL_NS})
+def _vm_meta_element(meta: VmMeta, accel: Accel, *, ns: str = _V) -> etree._Element:
+    """vmctl's metadata; with ``ns=""`` children are unqualified, as libvirt's
+    setMetadata wants (it puts the namespace on the element itself)."""
+    _V = ns  # noqa: N806 - same spelling as the module-level prefix on purpose
+    vm = etree.Element(f"{_V}vm", nsmap={"vmctl": VMCTL_NS} if ns else None)
     etree.SubElement(vm, f"{_V}image").text = meta.image
     etree.SubElement(vm, f"{_V}template").text = meta.template
     etree.SubElement(vm, f"{_V}accel", reason=meta.accel_reason).text = accel.value
@@ -185,7 +188,7 @@ def _vm_meta_element(meta: VmMeta, accel: Accel) -> etree._Element:
 
 def vm_metadata_xml(meta: VmMeta, accel: Accel) -> str:
     """vmctl's metadata element alone, for libvirt's setMetadata."""
-    return etree.tostring(_vm_meta_element(meta, accel), encoding="unicode")
+    return etree.tostring(_vm_meta_element(meta, accel, ns=""), encoding="unicode")
 
 
 @dataclass(frozen=True)
@@ -230,18 +233,18 @@ def parse_domain(xml: str | bytes) -> DomainFacts:
     meta = VmMeta()
     accel = "kvm" if root.get("type") == "kvm" else "tcg"
     if vm is not None:
-        ssh = vm.find(f"{_V}ssh")
+        ssh = vm.find("{*}ssh")
         port = ssh.get("port") if ssh is not None else None
-        accel_el = vm.find(f"{_V}accel")
+        accel_el = vm.find("{*}accel")
         meta = VmMeta(
-            image=vm.findtext(f"{_V}image", ""),
-            template=vm.findtext(f"{_V}template", ""),
+            image=vm.findtext("{*}image", ""),
+            template=vm.findtext("{*}template", ""),
             accel_reason=accel_el.get("reason", "") if accel_el is not None else "",
             ssh_user=ssh.get("user", "root") if ssh is not None else "root",
             ssh_port=int(port) if port else None,
-            ssh_host_key=(ssh.findtext(f"{_V}hostkey") or "") if ssh is not None else "",
+            ssh_host_key=(ssh.findtext("{*}hostkey") or "") if ssh is not None else "",
             ssh_key_path=ssh.get("key", "") if ssh is not None else "",
-            provisioned=tuple(s.get("key", "") for s in vm.findall(f"{_V}provisioned/{_V}step")),
+            provisioned=tuple(s.get("key", "") for s in vm.findall("{*}provisioned/{*}step")),
         )
     return DomainFacts(
         name=root.findtext("name", ""),
