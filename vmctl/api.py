@@ -28,7 +28,8 @@ from vmctl.units import MiB, parse_size
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool, ensure_dir_pool, find_pool
-from vmctl.vms import CreateRequest, VmInfo, Vms, placeholder_image, render_request
+from vmctl.render import placeholder_image, render_request
+from vmctl.vms import CreateRequest, VmInfo, Vms
 
 DEFAULT_POOL = "vmctl"
 DEFAULT_POOL_PATH = "/var/lib/vmctl/pool"

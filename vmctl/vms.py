@@ -3,7 +3,6 @@ results and raise vmctl errors; they never print."""
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 import uuid as uuidlib
@@ -11,24 +10,22 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from vmctl.boot import boot_timeout, check_console_fingerprint, wait_for_console
 from vmctl.cloudconfig import build_user_data, load_user_data
-from vmctl.errors import Conflict, InsufficientResources, InvalidInput, OperationFailed, Timeout
-from vmctl.hostinfo import choose_accel
-from vmctl.keys import ensure_user_key, generate_ed25519, public_line_of, strip_comment
-from vmctl.images import Image, ImageStore
-from vmctl.libvirtxml.domain import VMCTL_NS, parse_domain, render_domain, vm_metadata_xml
+from vmctl.errors import Conflict, InsufficientResources, InvalidInput, Timeout
+from vmctl.images import ImageStore
+from vmctl.keys import ensure_user_key, fingerprint, generate_ed25519, public_line_of
+from vmctl.libvirtxml.domain import VMCTL_NS, parse_domain, vm_metadata_xml, with_ssh_port
 from vmctl.libvirtxml.storage import volume_xml
-from vmctl.ports import PORT_RANGE, pick_ssh_port
-from vmctl.spec import Accel, DirectBoot, DiskSpec, DomainSpec, NicSpec, VmMeta, check_name
-from vmctl.templates import load_template
+from vmctl.ports import pick_ssh_port, port_is_free
+from vmctl.render import render_request
+from vmctl.spec import Accel, VmMeta, check_name
 from vmctl.units import format_size
 from vmctl.virt import domains
 from vmctl.virt.domains import Domain, DomainRecord
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool, volume_by_path
 
-TCG_BOOT_TIMEOUT = 180.0
-KVM_BOOT_TIMEOUT = 60.0
 STOP_TIMEOUT = 60.0
 
 
@@ -81,6 +78,7 @@ class VmInfo:
     ssh_user: str
     ssh_port: int | None
     ssh_host_key: str
+    ssh_host_key_fingerprint: str
     ssh_key_path: str
     disks: list[DiskInfo]
     managed: bool
@@ -123,6 +121,7 @@ class Vms:
             memory_mib=facts.memory_mib, accel=facts.accel, accel_reason=facts.meta.accel_reason,
             template=facts.meta.template, image=facts.meta.image, ssh_user=facts.meta.ssh_user,
             ssh_port=facts.meta.ssh_port, ssh_host_key=facts.meta.ssh_host_key,
+            ssh_host_key_fingerprint=fingerprint(facts.meta.ssh_host_key) if facts.meta.ssh_host_key else "",
             ssh_key_path=facts.meta.ssh_key_path, disks=disks, managed=facts.managed,
         )
 
@@ -166,7 +165,8 @@ class Vms:
             if req.start:
                 undo.callback(dom.destroy)
                 boot_seconds, tail = self._start(dom, image.boot_marker if req.wait_boot else None,
-                                                 req.boot_timeout or _boot_timeout(spec.accel))
+                                                 req.boot_timeout or boot_timeout(spec.accel))
+                check_console_fingerprint(tail, fingerprint(host_key.public_line), req.name)
             undo.pop_all()
         info = self.info(req.name)
         return VmInfo(**{**info.__dict__, "boot_seconds": boot_seconds, "console_tail": tail})
@@ -190,10 +190,19 @@ class Vms:
         if dom.is_active():
             raise_state(name, "running", "start")
         facts = parse_domain(dom.xml())
+        if facts.meta.ssh_port and self.host.is_local and not port_is_free(facts.meta.ssh_port):
+            dom = self._move_ssh_port(dom, facts.meta.ssh_port)
         marker = self.images.get(facts.meta.image).boot_marker if wait_boot and facts.meta.image else None
         accel = Accel.KVM if facts.accel == "kvm" else Accel.TCG
-        seconds, tail = self._start(dom, marker, timeout or _boot_timeout(accel))
+        seconds, tail = self._start(dom, marker, timeout or boot_timeout(accel))
         return VmInfo(**{**self.info(name).__dict__, "boot_seconds": seconds, "console_tail": tail})
+
+    def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
+        """Something else took the VM's forward port while it was off: pick a free
+        one and redefine (the endpoint is re-read from the metadata on every use)."""
+        used = {vm.ssh_port for vm in self.list() if vm.ssh_port} | {busy}
+        port = pick_ssh_port(used, check_local=True)
+        return domains.define(self.host, with_ssh_port(dom.xml(inactive=True), port))
 
     def _start(self, dom: Domain, marker: str | None, timeout: float) -> tuple[float | None, list[str]]:
         if marker is None:
@@ -269,80 +278,8 @@ class Vms:
         return dom.open_console()
 
 
-def render_request(host: Host, req: CreateRequest, image: Image, pool_path: str, *,
-                   vm_uuid: str | None = None, ssh_port: int = PORT_RANGE.start,
-                   seed_path: str | None = None, host_key: str = "",
-                   key_path: str = "") -> tuple[str, DomainSpec]:
-    """Resolve template, accelerator and user for ``req`` and render its domain XML."""
-    check_name(req.name)
-    template = load_template(req.template or ("linux-direct" if image.boot == "direct" else "linux"))
-    decision, virt = choose_accel(host, req.accel, nested=req.nested)
-    user = check_name(req.user, "user") if req.user else (image.default_user or "root")
-    disks = [DiskSpec(f"{pool_path}/{req.name}-vda.qcow2")]
-    if seed_path:
-        disks.append(DiskSpec(seed_path, target="hdc", format="raw", device="cdrom", bus="ide"))
-    spec = DomainSpec(
-        name=req.name, vcpus=req.cpus, memory_mib=req.memory_mib, accel=decision.accel,
-        nested_feature=virt.cpu_flag if req.nested else None,
-        disks=tuple(disks), nics=(NicSpec(kind="user", mac=_mac(), ssh_port=ssh_port),),
-        boot=DirectBoot(image.kernel, image.initrd, image.cmdline) if image.boot == "direct" else None,
-        meta=VmMeta(image=image.name, template=template.name, accel_reason=decision.reason,
-                    ssh_user=user, ssh_port=ssh_port, ssh_host_key=strip_comment(host_key) if host_key else "",
-                    ssh_key_path=key_path),
-        uuid=vm_uuid,
-    )
-    return render_domain(template.xml, spec, source=f"template {template.name!r}"), spec
-
-
-def placeholder_image(name: str, pool_path: str, *, direct: bool) -> Image:
-    """An image description for previews when the real image is not built yet."""
-    base = f"{pool_path}/{name}.base"
-    if direct:
-        return Image(name=name, format="qcow2", path=f"{base}.qcow2", virtual_size=0, boot="direct",
-                     kernel=f"{base}.vmlinuz", initrd=f"{base}.initrd", cmdline="console=ttyS0 root=/dev/vda rw",
-                     default_user="root")
-    return Image(name=name, format="qcow2", path=f"{base}.qcow2", virtual_size=0)
-
-
-def wait_for_console(console, marker: str, timeout: float, started: float,
-                     name: str) -> tuple[float, list[str]]:
-    """Read the console until a line matches ``marker``; (seconds, last lines)."""
-    pattern = re.compile(marker)
-    text = ""
-    deadline = started + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            tail = _tail(text)
-            raise Timeout(f"{name} did not finish booting within {timeout:.0f} s",
-                          hint="last console lines: " + " | ".join(tail[-3:]) if tail else
-                          "the console stayed silent: check the image's kernel command line (console=ttyS0)")
-        data, is_open = console.read_available(min(remaining, 0.5))
-        text += data.decode("utf-8", "replace")
-        if pattern.search(text):
-            return round(time.monotonic() - started, 3), _tail(text)
-        if not is_open:
-            raise OperationFailed(f"the console of {name} closed while booting",
-                                  hint="the guest powered off or crashed: " + " | ".join(_tail(text)[-3:]))
-
-
 def raise_state(name: str, state: str, action: str) -> None:
     raise Conflict(f"cannot {action} {name}: it is {state}", hint=f"see `vmctl info {name}`")
-
-
-def _tail(text: str, lines: int = 8) -> list[str]:
-    clean = [ln.strip() for ln in text.replace("\r", "").splitlines() if ln.strip()]
-    return clean[-lines:]
-
-
-def _boot_timeout(accel: Accel) -> float:
-    return TCG_BOOT_TIMEOUT if accel is Accel.TCG else KVM_BOOT_TIMEOUT
-
-
-def _mac() -> str:
-    import secrets
-
-    return "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
 
 
 def _image_of_volume(volume: str) -> str | None:

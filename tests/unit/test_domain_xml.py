@@ -105,3 +105,13 @@ def test_schema_violation_is_invalid_input():
 def test_non_domain_root_rejected():
     with pytest.raises(InvalidInput, match="not a libvirt domain"):
         render_domain("<network><name>x</name></network>", CASES["kvm-disk"][1])
+
+
+def test_with_ssh_port_moves_the_forward_and_the_metadata():
+    from vmctl.libvirtxml.domain import with_ssh_port
+
+    xml = render_domain((builtin_dir() / "linux-direct.xml").read_bytes(), CASES["tcg-direct"][1])
+    moved = with_ssh_port(xml, 12345)
+    assert "hostfwd=tcp:127.0.0.1:12345-:22" in moved and "10022" not in moved
+    assert parse_domain(moved).meta.ssh_port == 12345
+    assert canonical(moved.replace("12345", "10022")) == canonical(xml)

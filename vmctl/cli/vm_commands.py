@@ -29,7 +29,8 @@ def _show(vm: VmInfo, json_out: bool) -> None:
     for key, value in [("Name", vm.name), ("UUID", vm.uuid), ("State", vm.state), ("vCPUs", vm.vcpus),
                        ("Memory", f"{vm.memory_mib} MiB"), ("Accelerator", f"{vm.accel} ({vm.accel_reason})"),
                        ("Image", vm.image or "-"), ("Template", vm.template or "-"),
-                       ("SSH", f"{vm.ssh_user}@127.0.0.1:{vm.ssh_port}" if vm.ssh_port else "-")]:
+                       ("SSH", f"{vm.ssh_user}@127.0.0.1:{vm.ssh_port}" if vm.ssh_port else "-"),
+                       ("Host key", vm.ssh_host_key_fingerprint or "- (not pinned)")]:
         line(f"{key + ':':<13} {value}")
     for disk in vm.disks:
         size = format_size(disk.size) if disk.size else "?"
@@ -39,6 +40,8 @@ def _show(vm: VmInfo, json_out: bool) -> None:
         line(f"{'Booted in:':<13} {vm.boot_seconds:.1f} s; console:")
         for text in vm.console_tail:
             line(f"  | {text}")
+    if vm.ssh_ready_seconds is not None:
+        line(f"{'SSH ready:':<13} {vm.ssh_ready_seconds:.1f} s after boot")
 
 
 def create(

@@ -191,6 +191,23 @@ def vm_metadata_xml(meta: VmMeta, accel: Accel) -> str:
     return etree.tostring(_vm_meta_element(meta, accel, ns=""), encoding="unicode")
 
 
+def with_ssh_port(xml: str, port: int) -> str:
+    """The same domain XML with its SSH forward moved to 127.0.0.1:``port``;
+    everything else is kept as it is."""
+    root = parse_untrusted(xml, source="domain XML")
+    for arg in root.iterfind(f"{_Q}commandline/{_Q}arg"):
+        value = arg.get("value", "")
+        if value.startswith("user,") and "hostfwd=tcp:127.0.0.1:" in value:
+            parts = [f"hostfwd=tcp:127.0.0.1:{port}-:22" if p.startswith("hostfwd=tcp:127.0.0.1:") and
+                     p.endswith("-:22") else p for p in value.split(",")]
+            arg.set("value", ",".join(parts))
+    ssh = root.find("metadata/{*}vm/{*}ssh")
+    if ssh is not None:
+        ssh.set("port", str(port))
+    validate(root, "domain")
+    return to_string(root)
+
+
 @dataclass(frozen=True)
 class DiskFacts:
     target: str

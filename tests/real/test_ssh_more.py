@@ -1,0 +1,72 @@
+"""More of the SSH layer on the real guest: an interactive pty session, the
+user's own key and cloud-config, and a forward port taken while the VM was off."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vmctl.cli.app import run
+
+VMCTL = str(Path(sys.executable).parent / "vmctl")
+
+
+def test_interactive_ssh_has_a_pty_and_returns_the_exit_status(api, tiny, vm_name):
+    api.create(vm_name, wait_boot=True, wait_ssh=True)
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI, on a terminal
+        os.execv(VMCTL, [VMCTL, "ssh", vm_name])
+    output = b""
+    deadline = time.monotonic() + 60
+    sent = False
+    status = None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            output += chunk
+            if not sent and b"#" in output:  # the root prompt
+                os.write(fd, b"tty; echo hel''lo; exit 5\r")
+                sent = True
+    _, status = os.waitpid(pid, 0)
+    assert b"hello" in output and b"/dev/pts/" in output, output[-500:]
+    assert os.waitstatus_to_exitcode(status) == 5
+
+
+def test_own_key_and_user_data(api, tiny, vm_name, tmp_path):
+    key = tmp_path / "mykey"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    extra = tmp_path / "extra"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(extra), "-C", "extra-key"], check=True)
+    user_data = tmp_path / "user-data.yaml"
+    user_data.write_text("#cloud-config\nssh_authorized_keys:\n  - " + (tmp_path / "extra.pub").read_text())
+    vm = api.create(vm_name, wait_boot=True, wait_ssh=True, ssh_key=key, user_data=user_data)
+    assert vm.ssh_key_path == str(key)
+    out = bytearray()
+    assert api.exec(vm_name, ["cat", "/root/.ssh/authorized_keys"], out=out.extend) == 0
+    assert b"extra-key" in out and (tmp_path / "mykey.pub").read_text().split()[1].encode() in out
+
+
+def test_busy_forward_port_is_moved_at_start(api, tiny, vm_name):
+    vm = api.create(vm_name, start=False)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", vm.ssh_port))
+    squatter.listen(1)
+    try:
+        started = api.start(vm_name, wait_boot=True)
+        assert started.ssh_port != vm.ssh_port and started.state == "running"
+        assert run(["exec", "-n", vm_name, "--", "true"]) == 0  # the endpoint follows the new port
+    finally:
+        squatter.close()
