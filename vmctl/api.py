@@ -63,8 +63,10 @@ def _disk_bytes(value: str | int | None) -> int | None:
 class Vmctl:
     """Operations on one libvirt host and vmctl's storage pool there."""
 
-    def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None) -> None:
+    def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None,
+                 netns: str | None = None) -> None:
         self._uri = uri
+        self.netns = netns or os.environ.get("VMCTL_NETNS") or None
         self.pool_name = pool or os.environ.get("VMCTL_POOL") or DEFAULT_POOL
         self.pool_path = pool_path or os.environ.get("VMCTL_POOL_PATH") or DEFAULT_POOL_PATH
 
@@ -191,7 +193,7 @@ class Vmctl:
     def guest(self, *, insecure: bool = False) -> GuestAccess:
         if insecure:
             warn("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
-        return GuestAccess(self.vms, insecure=insecure)
+        return GuestAccess(self.vms, insecure=insecure, netns=self.netns)
 
     def running_vm_names(self) -> list[str]:
         return [vm.name for vm in self.list() if vm.managed and vm.state == "running"]
@@ -218,7 +220,7 @@ class Vmctl:
         for name in names:
             self.info(name)  # unknown names fail before anything runs
         def access() -> GuestAccess:
-            return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path).guest(insecure=insecure)
+            return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path, netns=self.netns).guest(insecure=insecure)
         return exec_many(access, names, argv, env=env, timeout=timeout, stdin=stdin, parallel=parallel, write=write)
 
     def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False) -> str:
@@ -241,7 +243,7 @@ class Vmctl:
             self.info(name)
 
         def action(name: str, sink) -> int:
-            with Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path) as mine:
+            with Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path, netns=self.netns) as mine:
                 def event(e) -> None:
                     sink.err(f"[{e.step_index}] {e.step_name}: {e.kind}\n".encode())
                 mine.provision(name, plan, insecure=insecure, on_event=event, out=sink.out, err=sink.err)

@@ -3,7 +3,9 @@ pinned host key. paramiko stays inside vmctl.ssh, imported lazily here."""
 
 from __future__ import annotations
 
+import functools
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +20,7 @@ from vmctl.virt.domains import Domain
 from vmctl.vms import Vms
 
 if TYPE_CHECKING:
-    from vmctl.ssh import SshSession, SshTarget
+    from vmctl.ssh import JumpHost, SshSession, SshTarget
 
 BOOT_FINISHED = ["sh", "-c", "test -e /run/vmctl-boot-finished || test -e /var/lib/cloud/instance/boot-finished"]
 TCG_READY_TIMEOUT = 180.0
@@ -29,16 +31,24 @@ KVM_READY_TIMEOUT = 90.0
 class Endpoint:
     host: str
     port: int
-    via: str  # "loopback forward", "dhcp lease", "guest agent"
+    via: str  # "loopback forward", "ssh jump via HOST", "dhcp lease", "guest agent"
+    sock_factory: Callable[[], socket.socket] | None = None  # how to open a connection, if not plain TCP
+
+    def connect(self, timeout: float) -> socket.socket:
+        from vmctl.sshsocket import open_socket
+
+        return open_socket(self.host, self.port, timeout, self.sock_factory)
 
 
 class GuestAccess:
     """SSH access to the VMs of one host."""
 
-    def __init__(self, vms: Vms, *, insecure: bool = False, key_path: Path | None = None) -> None:
+    def __init__(self, vms: Vms, *, insecure: bool = False, key_path: Path | None = None,
+                 netns: str | None = None) -> None:
         self.vms = vms
         self.insecure = insecure
         self.key_path = key_path
+        self.netns = netns  # the network namespace the host's guest networks live in (labs)
 
     def _domain(self, name: str) -> Domain:
         return domains.lookup(self.vms.host, check_name(name))
@@ -48,16 +58,27 @@ class GuestAccess:
         right again after a reboot, revert or migration)."""
         dom = self._domain(name)
         facts = parse_domain(dom.xml())
-        if facts.meta.ssh_port:
-            if not self.vms.host.is_local:
-                raise GuestError(f"{name} forwards SSH to 127.0.0.1:{facts.meta.ssh_port} on the remote host "
-                                 f"{self.vms.host.uri}, which vmctl cannot reach from here",
-                                 hint="run vmctl on that host, or attach the VM to a libvirt network")
-            return Endpoint("127.0.0.1", facts.meta.ssh_port, "loopback forward")
+        port = facts.meta.ssh_port
+        if port:
+            if self.vms.host.is_local:
+                return Endpoint("127.0.0.1", port, "loopback forward")
+            jump = jump_host_of(self.vms.host.uri)
+            if jump is None:
+                raise GuestError(f"{name} forwards SSH to 127.0.0.1:{port} on {self.vms.host.uri}, which only an "
+                                 "SSH jump through that host can reach", hint="connect with qemu+ssh://USER@HOST/system")
+            from vmctl.ssh import jump_socket
+
+            return Endpoint("127.0.0.1", port, f"ssh jump via {jump.host}",
+                            functools.partial(jump_socket, jump, "127.0.0.1", port, 10.0))
         for source, via in (("lease", "dhcp lease"), ("agent", "guest agent")):
             addresses = dom.ipv4_addresses(source)
             if addresses:
-                return Endpoint(addresses[0], 22, via)
+                factory = None
+                if self.netns:
+                    from vmctl.netns import connect_in_netns
+
+                    factory = functools.partial(connect_in_netns, self.netns, addresses[0], 22, 10.0)
+                return Endpoint(addresses[0], 22, via, factory)
         return None
 
     def target(self, name: str, endpoint: Endpoint) -> "SshTarget":
@@ -69,7 +90,8 @@ class GuestAccess:
             raise GuestError(f"vmctl has no pinned SSH host key for {name}",
                              hint="it was not created by vmctl; use --insecure to accept the key it presents")
         return SshTarget(host=endpoint.host, port=endpoint.port, user=meta.ssh_user, key_path=key,
-                         host_key=meta.ssh_host_key or None, insecure=self.insecure)
+                         host_key=meta.ssh_host_key or None, insecure=self.insecure,
+                         sock_factory=endpoint.sock_factory)
 
     def session(self, name: str) -> "SshSession":
         """A connected session, now (no waiting): errors name the stage that failed."""
@@ -105,16 +127,16 @@ class _Probe:
 
     def port_open(self, endpoint: Endpoint) -> bool:
         try:
-            with socket.create_connection((endpoint.host, endpoint.port), timeout=1.0):
-                return True
-        except OSError:
+            endpoint.connect(2.0).close()
+            return True
+        except (GuestError, Timeout):
             return False
 
     def banner(self, endpoint: Endpoint) -> bool:
-        from vmctl.ssh import probe_banner
+        from vmctl.sshsocket import probe_banner
 
         try:
-            probe_banner(endpoint.host, endpoint.port, timeout=2.0)
+            probe_banner(endpoint.host, endpoint.port, timeout=2.0, sock_factory=endpoint.sock_factory)
             return True
         except (GuestError, Timeout):
             return False
@@ -136,3 +158,17 @@ class _Probe:
 
     def boot_finished(self, session: "SshSession") -> bool:
         return session.run(BOOT_FINISHED, timeout=10).exit_status == 0
+
+
+def jump_host_of(uri: str) -> "JumpHost | None":
+    """The SSH jump host a ``qemu+ssh://[user@]host[:port]/...`` URI names (with its
+    ``keyfile`` parameter), or None for other transports."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from vmctl.ssh import JumpHost
+
+    parts = urlsplit(uri)
+    if parts.scheme.partition("+")[2] != "ssh" or not parts.hostname:
+        return None
+    keyfile = parse_qs(parts.query).get("keyfile", [None])[0]
+    return JumpHost(parts.hostname, parts.port or 22, parts.username, Path(keyfile) if keyfile else None)

@@ -28,11 +28,12 @@ import paramiko
 
 from vmctl import sshfiles
 from vmctl.errors import GuestError, HostKeyMismatch, InvalidInput, NotFound, OperationFailed, Timeout, VmctlError
+from vmctl.sshsocket import open_socket, probe_banner
 from vmctl.sshchannel import (Callback, CommandFailed, CommandResult, argv_command, bridge_terminal, display,
                               pump, shell_command, terminal_size)
 
-__all__ = ["CommandFailed", "CommandResult", "SshSession", "SshTarget", "fingerprint", "probe_banner",
-           "public_key_line"]
+__all__ = ["CommandFailed", "CommandResult", "JumpHost", "SshSession", "SshTarget", "fingerprint", "jump_socket",
+           "probe_banner", "public_key_line"]
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # its thread logs raw tracebacks otherwise
 
@@ -59,39 +60,6 @@ def public_key_line(key_path: Path) -> str:
 def fingerprint(key_line: str) -> str:
     """SHA256 fingerprint of a public key line, as ``ssh-keygen -lf`` prints it."""
     return _fingerprint(_parse_key_line(key_line).asbytes())
-
-
-def probe_banner(host: str, port: int, timeout: float,
-                 sock_factory: Callable[[], socket.socket] | None = None) -> str:
-    """Connect and return the server's ``SSH-2.0-...`` line (no key exchange)."""
-    deadline, where = time.monotonic() + timeout, f"{host}:{port}"
-    with contextlib.closing(_open_socket(host, port, timeout, sock_factory)) as sock:
-        data, received = b"", 0
-        while received < 8192:  # RFC 4253 lets a server send other lines before the version line
-            line, sep, rest = data.partition(b"\n")
-            if sep:
-                if line.startswith(b"SSH-"):
-                    return line.rstrip(b"\r").decode("ascii", "replace")
-                data = rest
-                continue
-            if (remaining := deadline - time.monotonic()) <= 0:
-                break
-            sock.settimeout(remaining)
-            try:
-                chunk = sock.recv(256)
-            except TimeoutError:
-                break
-            except OSError as exc:
-                raise GuestError(f"{where}: {exc.strerror or exc} (stage: SSH banner)") from None
-            if not chunk:
-                raise GuestError(f"{where}: connection closed before the SSH banner (stage: SSH banner)",
-                                 hint="sshd in the guest is not up yet (a port forward accepts and then closes)")
-            data, received = data + chunk, received + len(chunk)
-        else:
-            raise GuestError(f"{where}: no SSH banner in the first 8 KiB (stage: SSH banner)",
-                             hint="something other than an SSH server answers on that port")
-    raise Timeout(f"{where}: no SSH banner within {timeout:g} s (stage: SSH banner)",
-                  hint="the port accepts connections but no SSH server answers; the guest may still be booting")
 
 
 class SshSession:
@@ -134,7 +102,7 @@ class SshSession:
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         else:
             client.set_missing_host_key_policy(_AcceptUnpinned())
-        sock = _open_socket(target.host, target.port, self.connect_timeout, target.sock_factory)
+        sock = open_socket(target.host, target.port, self.connect_timeout, target.sock_factory)
         started = time.monotonic()
         try:
             client.connect(target.host, target.port, username=target.user, pkey=key, sock=sock,
@@ -350,21 +318,61 @@ def _load_private_key(path: Path) -> paramiko.PKey:
                            hint="use an OpenSSH Ed25519, ECDSA or RSA key") from None
 
 
-def _open_socket(host: str, port: int, timeout: float,
-                 sock_factory: Callable[[], socket.socket] | None) -> socket.socket:
-    """A connected socket (stage: port open)."""
-    where = f"{host}:{port}"
+@dataclass(frozen=True)
+class JumpHost:
+    """The hypervisor host a remote guest's loopback forward lives on, reached over SSH
+    with the user's own trust (their known_hosts and keys, as ``qemu+ssh://`` uses)."""
+
+    host: str
+    port: int = 22
+    user: str | None = None
+    key_path: Path | None = None     # None: the usual ~/.ssh keys and the agent
+    known_hosts: Path | None = None  # None: ~/.ssh/known_hosts
+
+
+class _JumpChannel:
+    """A direct-tcpip channel used as a socket; closing it closes the jump connection."""
+
+    def __init__(self, channel: paramiko.Channel, client: paramiko.SSHClient) -> None:
+        self._channel, self._client = channel, client
+
+    def __getattr__(self, name: str):
+        return getattr(self._channel, name)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # the jump connection may already be gone
+            self._channel.close()
+        self._client.close()
+
+
+def jump_socket(jump: JumpHost, dest_host: str, dest_port: int, timeout: float = 10.0) -> socket.socket:
+    """A connection to ``dest_host:dest_port`` as seen from the jump host (SSH direct-tcpip).
+    The jump host's key must already be known: unknown keys are rejected."""
+    where = f"{jump.user + '@' if jump.user else ''}{jump.host}:{jump.port}"
+    client = paramiko.SSHClient()
+    known = jump.known_hosts or Path.home() / ".ssh" / "known_hosts"
     try:
-        sock = sock_factory() if sock_factory else socket.create_connection((host, port), timeout=timeout)
-    except ConnectionRefusedError:
-        raise GuestError(f"{where}: connection refused (stage: port open)",
-                         hint="nothing listens there: the VM is not running or its SSH port forward is "
-                              "missing") from None
-    except TimeoutError:
-        raise Timeout(f"{where}: TCP connect did not finish within {timeout:g} s (stage: port open)",
-                      hint="the host or a firewall drops the connection") from None
+        client.load_host_keys(str(known))
+    except OSError:
+        raise GuestError(f"jump host {where}: cannot read known hosts {known}",
+                         hint=f"connect once with ssh(1) to {jump.host} to check and record its key") from None
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    try:
+        client.connect(jump.host, jump.port, username=jump.user, timeout=timeout, banner_timeout=timeout,
+                       auth_timeout=timeout, key_filename=str(jump.key_path) if jump.key_path else None,
+                       allow_agent=jump.key_path is None, look_for_keys=jump.key_path is None)
+        channel = client.get_transport().open_channel(  # type: ignore[union-attr]
+            "direct-tcpip", (dest_host, dest_port), ("127.0.0.1", 0), timeout=timeout)
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise HostKeyMismatch(f"jump host {where}: host key mismatch, got {_fingerprint(exc.key.asbytes())}",
+                              hint="check the hypervisor host's key before trusting it") from None
+    except paramiko.SSHException as exc:  # includes an unknown key (RejectPolicy) and auth failures
+        client.close()
+        raise GuestError(f"jump host {where}: {exc} (stage: jump host)",
+                         hint="check `ssh " + where.rsplit(":", 1)[0] + "` works with your keys and known_hosts") from None
     except OSError as exc:
-        raise GuestError(f"{where}: cannot connect: {exc.strerror or exc} (stage: port open)") from None
-    with contextlib.suppress(OSError):  # small SSH packets: without it delayed ACKs add ~40 ms a round trip
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
+        client.close()
+        raise GuestError(f"jump host {where}: {exc.strerror or exc} (stage: jump host)",
+                         hint="is the hypervisor host reachable over SSH?") from None
+    return _JumpChannel(channel, client)  # type: ignore[return-value]

@@ -187,14 +187,23 @@ class _Interface(paramiko.ServerInterface):
     def check_channel_env_request(self, channel, name, value) -> bool:
         return False  # like a default sshd (AcceptEnv unset)
 
+    def check_channel_direct_tcpip_request(self, chanid: int, origin, destination) -> int:
+        """Port forwarding (an SSH jump), allowed to loopback destinations only."""
+        if not self.server.allow_forwarding or destination[0] != "127.0.0.1":
+            return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        self.server.forwards.append(tuple(destination))
+        return paramiko.OPEN_SUCCEEDED
+
 
 class SshTestServer:
     """A paramiko SSH server thread on 127.0.0.1:0."""
 
     def __init__(self, host_key: paramiko.PKey, client_key: paramiko.PKey, root: Path, *,
-                 user: str = "tester", refuse_auth: bool = False) -> None:
+                 user: str = "tester", refuse_auth: bool = False, allow_forwarding: bool = False) -> None:
         self.host_key, self.client_key, self.root, self.user = host_key, client_key, root, user
         self.refuse_auth = refuse_auth
+        self.allow_forwarding = allow_forwarding
+        self.forwards: list[tuple[str, int]] = []
         self.accepted = 0
         self.commands: list[str] = []
         self.ptys: list[tuple[str, int, int]] = []
@@ -231,6 +240,30 @@ class SshTestServer:
             with self._lock:
                 self._transports.append(transport)
             transport.start_server(event=threading.Event(), server=_Interface(self))
+            if self.allow_forwarding:
+                thread = threading.Thread(target=self._forward, args=(transport,), name="ssh-test-fwd", daemon=True)
+                with self._lock:
+                    self._threads.append(thread)
+                thread.start()
+
+    def _forward(self, transport: paramiko.Transport) -> None:
+        """Join accepted direct-tcpip channels to their (loopback) destinations."""
+        channel = transport.accept(timeout=5)
+        if channel is None or not self.forwards:
+            return
+        with socket.create_connection(self.forwards[-1], timeout=5) as dest, channel:
+            dest.settimeout(0.05)
+            channel.settimeout(0.05)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not self._stop.is_set() and not channel.closed:
+                for src, dst in ((channel, dest), (dest, channel)):
+                    try:
+                        data = src.recv(65536)
+                    except (TimeoutError, socket.timeout):
+                        continue
+                    if not data:
+                        return
+                    dst.sendall(data)
 
     def spawn(self, channel, argv: list[str]) -> None:
         """Run argv for a channel in a thread: streams pumped, exit status sent like sshd."""
