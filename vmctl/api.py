@@ -16,10 +16,9 @@ import sys
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vmctl.errors import InvalidInput
-from vmctl.guest import GuestAccess
-from vmctl.guestops import copy, exec_many, exec_one, provision_one
 from vmctl.hostinfo import HostInfo, host_info
 from vmctl.images import TINY, Image, ImageStore, ensure_tiny
 from vmctl.spec import Accel
@@ -28,6 +27,9 @@ from vmctl.units import MiB, parse_size
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool, ensure_dir_pool, find_pool
+
+if TYPE_CHECKING:
+    from vmctl.guest import GuestAccess
 from vmctl.render import placeholder_image, render_request
 from vmctl.vms import CreateRequest, VmInfo, Vms
 
@@ -190,7 +192,9 @@ class Vmctl:
         return self.vms.console(name)
 
     # --- guests over SSH ---------------------------------------------------------
-    def guest(self, *, insecure: bool = False) -> GuestAccess:
+    def guest(self, *, insecure: bool = False) -> "GuestAccess":
+        from vmctl.guest import GuestAccess
+
         if insecure:
             warn("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
         return GuestAccess(self.vms, insecure=insecure, netns=self.netns)
@@ -212,18 +216,25 @@ class Vmctl:
     def exec(self, name: str, argv: list[str], *, env=None, timeout: float | None = None, stdin: bytes | None = None,
              insecure: bool = False, out=None, err=None) -> int:
         """Run a command in the guest; returns its exit status."""
+        from vmctl.guestops import exec_one
+
         return exec_one(self.guest(insecure=insecure), name, argv, env=env, timeout=timeout, stdin=stdin,
                         out=out, err=err).exit_status
 
     def exec_many(self, names: list[str], argv: list[str], *, env=None, timeout: float | None = None,
                   stdin: bytes | None = None, parallel: int = 4, insecure: bool = False, write=print):
+        from vmctl.guestops import exec_many
+
         for name in names:
             self.info(name)  # unknown names fail before anything runs
-        def access() -> GuestAccess:
+
+        def access() -> "GuestAccess":
             return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path, netns=self.netns).guest(insecure=insecure)
         return exec_many(access, names, argv, env=env, timeout=timeout, stdin=stdin, parallel=parallel, write=write)
 
     def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False) -> str:
+        from vmctl.guestops import copy
+
         return copy(self.guest(insecure=insecure), src, dest, recursive=recursive)
 
     def interactive(self, name: str, argv: list[str] | None = None, *, insecure: bool = False) -> int:
@@ -231,6 +242,8 @@ class Vmctl:
             return session.interactive(argv)
 
     def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None, err=None):
+        from vmctl.guestops import provision_one
+
         return provision_one(self.guest(insecure=insecure), name, Path(plan), on_event=on_event, out=out, err=err)
 
     def provision_many(self, names: list[str], plan: str | Path, *, parallel: int = 4, insecure: bool = False,

@@ -14,9 +14,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from vmctl.errors import InvalidInput, NotFound
 
 
@@ -30,6 +27,9 @@ class KeyPair:
 
 
 def generate_ed25519(comment: str = "") -> KeyPair:
+    from cryptography.hazmat.primitives import serialization  # ~15 ms: only when creating
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                 serialization.NoEncryption()).decode()
@@ -80,6 +80,8 @@ def public_line_of(private_key: Path) -> str:
     pub = Path(str(private_key) + ".pub")
     if pub.is_file():
         return strip_comment(pub.read_text().strip())
+    from cryptography.hazmat.primitives import serialization
+
     try:
         key = serialization.load_ssh_private_key(private_key.read_bytes(), password=None)
     except (ValueError, TypeError):

@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from vmctl.boot import boot_timeout, check_console_fingerprint, wait_for_console
-from vmctl.cloudconfig import build_user_data, load_user_data
 from vmctl.errors import Conflict, InsufficientResources, InvalidInput, Timeout
 from vmctl.images import ImageStore
 from vmctl.keys import ensure_user_key, fingerprint, generate_ed25519, public_line_of
@@ -150,6 +149,8 @@ class Vms:
         xml, spec = render_request(self.host, req, image, self.pool.path, vm_uuid=vm_uuid, ssh_port=port,
                                    seed_path=f"{self.pool.path}/{seed_vol}", host_key=host_key.public_line,
                                    key_path=str(key_path) if req.ssh_key else "")
+        from vmctl.cloudconfig import build_user_data, load_user_data  # PyYAML: only when creating
+
         user_data = build_user_data(
             hostname=req.name, user=spec.meta.ssh_user, default_user=image.default_user,
             authorized_key=public_line_of(key_path), host_key=host_key,

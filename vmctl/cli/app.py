@@ -4,7 +4,6 @@ become messages and exit codes."""
 from __future__ import annotations
 
 import sys
-import traceback
 
 import click
 import typer
@@ -51,6 +50,8 @@ def run(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except VmctlError as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         _report(exc.to_dict(), wants_json)
         return exit_code_for(exc)
@@ -87,6 +88,8 @@ def main() -> None:
     try:
         code = run()
     except Exception:  # a bug, not a user error: say so, and keep the traceback
+        import traceback
+
         traceback.print_exc()
         sys.stderr.write("error: internal error in vmctl (a bug); please report it with the traceback above\n")
         code = 1
