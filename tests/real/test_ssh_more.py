@@ -70,3 +70,32 @@ def test_busy_forward_port_is_moved_at_start(api, tiny, vm_name):
         assert run(["exec", "-n", vm_name, "--", "true"]) == 0  # the endpoint follows the new port
     finally:
         squatter.close()
+
+
+def test_console_shows_guest_output_and_ctrl_bracket_leaves(api, tiny, vm_name):
+    api.create(vm_name, wait_boot=True, wait_ssh=True)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(VMCTL, [VMCTL, "console", vm_name])
+    output = b""
+    deadline = time.monotonic() + 60
+    wrote = left = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            output += chunk
+        if not wrote and b"Ctrl-]" in output:
+            assert api.exec(vm_name, ["sh", "-c", "echo console-marker-42 > /dev/ttyS0"]) == 0
+            wrote = True
+        if wrote and not left and b"console-marker-42" in output:
+            os.write(fd, b"\x1d")
+            left = True
+    _, status = os.waitpid(pid, 0)
+    assert b"console-marker-42" in output and left, output[-300:]
+    assert os.waitstatus_to_exitcode(status) == 0
