@@ -26,6 +26,9 @@ def pytest_collection_modifyitems(items):
 def api() -> Iterator[Vmctl]:
     with Vmctl() as v:
         v.host_info()  # fails loudly (HostError) when libvirtd is not running
+        for vm in v.list():  # VMs of an earlier, interrupted test run
+            if vm.name.startswith("t-"):
+                v.delete(vm.name)
         yield v
 
 
