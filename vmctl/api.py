@@ -142,12 +142,13 @@ class Vmctl:
                  memory: str | int = "512M", disk: str | int | None = None, accel: str | Accel | None = None,
                  nested: bool = False, start: bool = True, wait_boot: bool = False,
                  timeout: float | None = None, user: str | None = None, ssh_key: str | Path | None = None,
-                 user_data: str | Path | None = None) -> CreateRequest:
+                 user_data: str | Path | None = None, network: str | None = None) -> CreateRequest:
         return CreateRequest(
             name=name, image=image, template=template, cpus=cpus, memory_mib=_memory_mib(memory),
             disk_bytes=_disk_bytes(disk), accel=_accel(accel), nested=nested, start=start,
             wait_boot=wait_boot, boot_timeout=timeout, user=user,
             ssh_key=Path(ssh_key) if ssh_key else None, user_data=Path(user_data) if user_data else None,
+            network=network,
         )
 
     def create(self, name: str, *, wait_ssh: bool = False, insecure: bool = False, **options: object) -> VmInfo:

@@ -30,13 +30,17 @@ def render_request(host: Host, req: "CreateRequest", image: Image, pool_path: st
     disks = [DiskSpec(f"{pool_path}/{req.name}-vda.qcow2")]
     if seed_path:
         disks.append(DiskSpec(seed_path, target="hdc", format="raw", device="cdrom", bus="ide"))
+    if req.network:  # a libvirt network: SSH at the guest's DHCP-lease address, no forward port
+        nic, meta_port = NicSpec(kind="network", network=req.network, mac=_mac()), None
+    else:
+        nic, meta_port = NicSpec(kind="user", mac=_mac(), ssh_port=ssh_port), ssh_port
     spec = DomainSpec(
         name=req.name, vcpus=req.cpus, memory_mib=req.memory_mib, accel=decision.accel,
         nested_feature=virt.cpu_flag if req.nested else None,
-        disks=tuple(disks), nics=(NicSpec(kind="user", mac=_mac(), ssh_port=ssh_port),),
+        disks=tuple(disks), nics=(nic,),
         boot=DirectBoot(image.kernel, image.initrd, image.cmdline) if image.boot == "direct" else None,
         meta=VmMeta(image=image.name, template=template.name, accel_reason=decision.reason,
-                    ssh_user=user, ssh_port=ssh_port, ssh_host_key=strip_comment(host_key) if host_key else "",
+                    ssh_user=user, ssh_port=meta_port, ssh_host_key=strip_comment(host_key) if host_key else "",
                     ssh_key_path=key_path),
         uuid=vm_uuid,
     )

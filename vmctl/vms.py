@@ -44,10 +44,11 @@ class CreateRequest:
     user: str | None = None
     ssh_key: Path | None = None      # private key to log in with (default: vmctl's own)
     user_data: Path | None = None    # the user's cloud-config, merged with vmctl's keys
+    network: str | None = None       # attach to this libvirt network instead of a user-mode NIC
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        for ref, what in ((self.image, "image"), (self.user, "user")):
+        for ref, what in ((self.image, "image"), (self.user, "user"), (self.network, "network")):
             if ref is not None:
                 check_name(ref, what)
 

@@ -53,6 +53,8 @@ def create(
     ssh_key: Path = typer.Option(None, "--ssh-key", help="Private key to log in with (default: vmctl's own)."),
     user_data: Path = typer.Option(None, "--user-data", help="Your cloud-config, merged with vmctl's keys."),
     provision: Path = typer.Option(None, "--provision", help="Provisioning YAML to run once SSH answers."),
+    network: str = typer.Option(None, "--network", help="Attach to this libvirt network (SSH via its DHCP "
+                                "lease) instead of a user-mode NIC with a 127.0.0.1 port forward."),
     insecure: bool = typer.Option(False, "--insecure", help="Do not check the guest's SSH host key (unsafe)."),
     json_out: bool = opt.JSON,
 ) -> None:
@@ -62,7 +64,8 @@ def create(
         wants, wait = True, "ssh"
     vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
                       nested=nested, user=user, start=not no_start, wait_boot=wants, wait_ssh=wait == "ssh",
-                      timeout=timeout, ssh_key=ssh_key, user_data=user_data, insecure=insecure)
+                      timeout=timeout, ssh_key=ssh_key, user_data=user_data, insecure=insecure,
+                      network=network)
     if provision is not None:
         result = api().provision(name, provision, insecure=insecure)
         if not json_out:
