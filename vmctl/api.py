@@ -79,8 +79,13 @@ class Vmctl:
         self.close()
 
     def close(self) -> None:
-        if "host" in self.__dict__:
-            self.host.close()
+        """Close the libvirt connection; cached pool and use-case objects go with it
+        (they hold references that would keep e.g. a qemu+ssh tunnel alive)."""
+        for cached in ("vms", "pool"):
+            self.__dict__.pop(cached, None)
+        host = self.__dict__.pop("host", None)
+        if host is not None:
+            host.close()
 
     @cached_property
     def host(self) -> Host:

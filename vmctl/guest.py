@@ -162,7 +162,8 @@ class _Probe:
 
 def jump_host_of(uri: str) -> "JumpHost | None":
     """The SSH jump host a ``qemu+ssh://[user@]host[:port]/...`` URI names (with its
-    ``keyfile`` parameter), or None for other transports."""
+    ``keyfile`` and ``known_hosts`` parameters, as libvirt's libssh transport reads
+    them), or None for other transports."""
     from urllib.parse import parse_qs, urlsplit
 
     from vmctl.ssh import JumpHost
@@ -170,5 +171,8 @@ def jump_host_of(uri: str) -> "JumpHost | None":
     parts = urlsplit(uri)
     if parts.scheme.partition("+")[2] != "ssh" or not parts.hostname:
         return None
-    keyfile = parse_qs(parts.query).get("keyfile", [None])[0]
-    return JumpHost(parts.hostname, parts.port or 22, parts.username, Path(keyfile) if keyfile else None)
+    query = parse_qs(parts.query)
+    keyfile = query.get("keyfile", [None])[0]
+    known_hosts = query.get("known_hosts", [None])[0]
+    return JumpHost(parts.hostname, parts.port or 22, parts.username, Path(keyfile) if keyfile else None,
+                    Path(known_hosts) if known_hosts else None)

@@ -106,6 +106,11 @@ class Vms:
         dom = domains.lookup(self.host, check_name(name))
         return self._info(DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
 
+    def _used_ports(self) -> set[int]:
+        """Forward ports of every VM on the host, running or not (they would clash at start)."""
+        ports = (parse_domain(r.xml).meta.ssh_port for r in domains.list_all(self.host))
+        return {p for p in ports if p}
+
     def _info(self, record: DomainRecord) -> VmInfo:
         facts = parse_domain(record.xml)
         disks = []
@@ -140,7 +145,7 @@ class Vms:
             raise InsufficientResources(
                 f"not enough space in pool {self.pool.name} for a {format_size(disk_bytes)} disk: "
                 f"{format_size(self.pool.available())} free", hint="free space in the pool or use a smaller --disk")
-        used_ports = {vm.ssh_port for vm in self.list() if vm.ssh_port}
+        used_ports = self._used_ports()
         port = pick_ssh_port(used_ports, check_local=self.host.is_local)
         vm_uuid = str(uuidlib.uuid4())
         disk_vol, seed_vol = f"{req.name}-vda.qcow2", f"{req.name}-seed.iso"
@@ -202,7 +207,7 @@ class Vms:
     def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
         """Something else took the VM's forward port while it was off: pick a free
         one and redefine (the endpoint is re-read from the metadata on every use)."""
-        used = {vm.ssh_port for vm in self.list() if vm.ssh_port} | {busy}
+        used = self._used_ports() | {busy}
         port = pick_ssh_port(used, check_local=True)
         return domains.define(self.host, with_ssh_port(dom.xml(inactive=True), port))
 

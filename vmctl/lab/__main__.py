@@ -12,15 +12,16 @@ from pathlib import Path
 
 from vmctl.errors import VmctlError
 from vmctl.lab.host import STATE_FILE, LabHost
+from vmctl.lab.sshd import write_ssh_command
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(listen_tcp: bool, base: Path | None) -> int:
+def run(listen_tcp: bool, base: Path | None, sshd: bool = False) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    lab = LabHost(listen_tcp=listen_tcp, base_dir=base)
+    lab = LabHost(listen_tcp=listen_tcp, sshd=sshd, base_dir=base)
     try:
         lab.start()
         print(f"lab host {lab.netns} ready in {lab.timings['start']:.2f} s")
@@ -28,6 +29,13 @@ def run(listen_tcp: bool, base: Path | None) -> int:
         print(f"export VMCTL_POOL_PATH={shlex.quote(str(lab.pool_dir))} VMCTL_NETNS={lab.netns}")
         if listen_tcp:
             print(f"# also: {lab.tcp_uri} (unauthenticated, reachable from this machine only)")
+        if sshd:
+            assert lab.layout is not None
+            known = lab.layout.ssh_dir / "known_hosts"
+            known.write_text(lab.ssh_known_hosts_line + "\n")
+            command = write_ssh_command(lab.layout.ssh_dir / "ssh", known)
+            print(f"# also over its sshd (host key checked strictly against {known}):")
+            print(f"#   {shlex.quote(lab.ssh_uri(known, command))}")
         print(f"# lab address {lab.address}, root side {lab.root_address}, "
               f"private /24 for lab networks {lab.private_prefix}.0/24")
         print("# shell inside: ip netns exec " + lab.netns + " bash   (network only; not the mounts)")
@@ -71,13 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="start a lab host and keep it until Enter or Ctrl-C")
     run_p.add_argument("--listen-tcp", action="store_true", help="also serve qemu+tcp:// on the lab address")
+    run_p.add_argument("--sshd", action="store_true", help="also run an sshd on the lab address (qemu+ssh://)")
     run_p.add_argument("--base", type=Path, help="directory for the lab's files (default: TMPDIR)")
     clean_p = sub.add_parser("cleanup", help="stop labs left behind by killed processes")
     clean_p.add_argument("--base", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            return run(args.listen_tcp, args.base)
+            return run(args.listen_tcp, args.base, args.sshd)
         return cleanup(args.base)
     except VmctlError as exc:
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)

@@ -12,14 +12,17 @@ import signal
 import time
 from pathlib import Path
 
-from vmctl.errors import HostError, VmctlError
+from vmctl.errors import HostError, OperationFailed, VmctlError
 from vmctl.lab.commands import run
 from vmctl.lab.layout import FILE_MOUNTS, MOUNTS, Layout
 
-# $1 lab root, $2 hostname, $3 "1" to listen on TCP. Paths come as arguments, never as code.
+# $1 lab root, $2 hostname, $3 "1" to listen on TCP, $4 "1" to run sshd. Paths come as
+# arguments, never as code. sshd gets one more, nested mount namespace whose /run is a
+# small tmpfs with /run/sshd (its privilege separation directory, which the root host
+# lacks) and the lab's run/ at /run/libvirt (see vmctl.lab.sshd).
 _START = r"""
 set -eu
-lab=$1; name=$2; listen=$3
+lab=$1; name=$2; listen=$3; sshd=$4
 for pair in etc:/etc/libvirt lib:/var/lib/libvirt cache:/var/cache/libvirt run:/run/libvirt \
             log:/var/log/libvirt hosts:/etc/hosts resolv.conf:/etc/resolv.conf; do
     mount --bind "$lab/${pair%%:*}" "${pair#*:}"
@@ -29,14 +32,29 @@ exec </dev/null >>"$lab/daemons.out" 2>&1
 taskset -c 0 virtlogd -d -p "$lab/virtlogd.pid"
 if [ "$listen" = 1 ]; then set -- --listen; else set --; fi
 taskset -c 0 libvirtd -d -p "$lab/libvirtd.pid" "$@"
+if [ "$sshd" = 1 ]; then
+    unshare --mount --propagation private -- sh -c '
+        set -eu
+        mount -t tmpfs -o mode=0755,size=4m vmctl-lab-run /run
+        mkdir -m 0755 /run/sshd /run/libvirt
+        mount --bind "$1/run" /run/libvirt
+        exec /usr/sbin/sshd -f "$1/ssh/sshd_config" -E "$1/ssh/sshd.log"' vmctl-lab-sshd "$lab"
+fi
 """
 assert all(f"{k}:{v}" in _START for k, v in {**MOUNTS, **FILE_MOUNTS}.items())
 
 
-def start(layout: Layout, netns: str, hostname: str, *, listen_tcp: bool) -> None:
-    """Mounts, hostname, virtlogd, libvirtd (both pinned to CPU 0, see machine-notes)."""
-    run(["ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "--propagation", "private", "--",
-         "sh", "-c", _START, "vmctl-lab", str(layout.root), hostname, "1" if listen_tcp else "0"], timeout=60)
+def start(layout: Layout, netns: str, hostname: str, *, listen_tcp: bool, sshd: bool = False) -> None:
+    """Mounts, hostname, virtlogd, libvirtd (both pinned to CPU 0, see machine-notes),
+    and with ``sshd`` the lab's sshd (prepared by :func:`vmctl.lab.sshd.prepare`)."""
+    argv = ["ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "--propagation", "private", "--",
+            "sh", "-c", _START, "vmctl-lab", str(layout.root), hostname, "1" if listen_tcp else "0",
+            "1" if sshd else "0"]
+    proc = run(argv, timeout=60, check=False)
+    if proc.returncode != 0:  # the script sends the daemons' output to daemons.out, not to us
+        raise OperationFailed(f"the lab's daemons did not start (exit {proc.returncode}): "
+                        f"{(proc.stderr.strip() + ' / ' + log_tail(layout)).strip(' /')}",
+                        hint=f"see {layout.daemon_output}")
 
 
 def read_pid(pidfile: Path) -> int | None:
@@ -61,7 +79,7 @@ def alive(pid: int, comm: str | None = None) -> bool:
 
 def log_tail(layout: Layout, lines: int = 5) -> str:
     out = []
-    for path in (layout.daemon_output, layout.daemon_log):
+    for path in (layout.daemon_output, layout.daemon_log, layout.sshd_log):
         try:
             out += path.read_text(errors="replace").splitlines()[-lines:]
         except OSError:

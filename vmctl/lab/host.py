@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from vmctl.errors import HostError, OperationFailed, VmctlError
 from vmctl.lab import daemons, hostnet
+from vmctl.lab import sshd as lab_sshd
 from vmctl.lab.hostnet import LabNet
 from vmctl.lab.layout import Layout, make_root, populate
 
@@ -46,13 +47,14 @@ def process_identity(pid: int) -> str | None:
 class LabHost:
     """One lab libvirt host; a context manager (start on enter, stop on exit)."""
 
-    def __init__(self, *, base_dir: Path | None = None, listen_tcp: bool = False,
+    def __init__(self, *, base_dir: Path | None = None, listen_tcp: bool = False, sshd: bool = False,
                  ready_timeout: float = READY_TIMEOUT) -> None:
         self.id = secrets.token_hex(4)
         self.netns = f"vmctl-lab-{self.id}"
         self.hostname = self.netns
         self.host_uuid = str(uuidlib.uuid4())
         self.listen_tcp = listen_tcp
+        self.sshd = sshd  # an OpenSSH sshd on the lab address (root, public key only), see vmctl.lab.sshd
         self.ready_timeout = ready_timeout
         self.base_dir = base_dir
         self.layout: Layout | None = None
@@ -75,6 +77,32 @@ class LabHost:
     def tcp_uri(self) -> str:
         """``qemu+tcp://ADDRESS/system`` (only with ``listen_tcp=True``; unauthenticated, lab only)."""
         return f"qemu+tcp://{self._need_net().lab_address}/system"
+
+    @property
+    def ssh_host_key(self) -> str:
+        """The lab sshd's public host key, ``"ssh-ed25519 AAAA..."`` (only with ``sshd=True``)."""
+        return lab_sshd.host_key(self._need_sshd())
+
+    @property
+    def ssh_known_hosts_line(self) -> str:
+        """``"10.99.N.2 ssh-ed25519 AAAA..."``: the line a known_hosts file needs for the lab's sshd."""
+        return f"{self.address} {self.ssh_host_key}"
+
+    @property
+    def ssh_client_key(self) -> Path:
+        """The private key the lab's sshd accepts for root (only with ``sshd=True``)."""
+        return self._need_sshd().ssh_client_key
+
+    def ssh_uri(self, known_hosts: Path, command: Path | None = None) -> str:
+        """``qemu+ssh://root@ADDRESS/system?keyfile=..&known_hosts=..&no_tty=1[&command=..]``
+        for the lab's libvirtd through its sshd; ``command`` is best a wrapper from
+        :func:`vmctl.lab.sshd.write_ssh_command` (the system ssh would use ~/.ssh/known_hosts)."""
+        return lab_sshd.ssh_uri(self.address, self.ssh_client_key, known_hosts, command)
+
+    def _need_sshd(self) -> Layout:
+        if not self.sshd:
+            raise HostError("this lab host runs no sshd", hint="use LabHost(sshd=True)")
+        return self._need_layout()
 
     @property
     def address(self) -> str:
@@ -139,11 +167,15 @@ class LabHost:
             t1 = time.monotonic()
             populate(self.layout, host_uuid=self.host_uuid, hostname=self.hostname,
                      address=self.net.lab_address, listen_tcp=self.listen_tcp)
+            if self.sshd:
+                lab_sshd.prepare(self.layout, self.net.lab_address)
             self.timings["start.files"] = time.monotonic() - t1
             t2 = time.monotonic()
-            daemons.start(self.layout, self.netns, self.hostname, listen_tcp=self.listen_tcp)
+            daemons.start(self.layout, self.netns, self.hostname, listen_tcp=self.listen_tcp, sshd=self.sshd)
             self.timings["start.daemons"] = time.monotonic() - t2
             self.timings["start.ready"] = daemons.wait_ready(self.layout, self.uri, self.ready_timeout)
+            if self.sshd:
+                self.timings["start.sshd"] = lab_sshd.wait_ready(self.layout)
         except BaseException:
             try:
                 self.stop()
@@ -167,7 +199,8 @@ class LabHost:
         self.timings["stop.guests"] = time.monotonic() - t0
         t1 = time.monotonic()
         if layout is not None:
-            for pidfile, comm in ((layout.libvirtd_pid, "libvirtd"), (layout.virtlogd_pid, "virtlogd")):
+            for pidfile, comm in ((layout.sshd_pid, "sshd"), (layout.libvirtd_pid, "libvirtd"),
+                                  (layout.virtlogd_pid, "virtlogd")):
                 if problem := daemons.kill(pidfile, comm):
                     problems.append(f"{comm}: {problem}")
         if self._owns_netns and (leftover := hostnet.netns_pids(self.netns)) and \

@@ -56,6 +56,24 @@ class Layout:
     def daemon_output(self) -> Path:
         return self.root / "daemons.out"
 
+    @property
+    def ssh_dir(self) -> Path:
+        """The optional sshd's config, keys, pidfile and log (mode 0700)."""
+        return self.root / "ssh"
+
+    @property
+    def sshd_pid(self) -> Path:
+        return self.ssh_dir / "sshd.pid"
+
+    @property
+    def sshd_log(self) -> Path:
+        return self.ssh_dir / "sshd.log"
+
+    @property
+    def ssh_client_key(self) -> Path:
+        """The private key the lab's sshd accepts for root (public half in ``.pub``)."""
+        return self.ssh_dir / "client_ed25519_key"
+
 
 def make_root(base: Path | None = None) -> Layout:
     """A fresh temp root, traversable (0711) so QEMU's user reaches the pool below it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +25,16 @@ class Pool:
             self.path = pool_path(pool.XMLDesc(0))
 
     def refresh(self) -> None:
+        """Re-read the pool; waits (bounded, ~10 s) while another client's volume job runs."""
+        for _ in range(50):
+            try:
+                self._pool.refresh(0)
+                return
+            except libvirt.libvirtError as exc:
+                if "asynchronous jobs running" not in (exc.get_error_message() or ""):
+                    with libvirt_errors(f"refresh pool {self.name}"):
+                        raise
+            time.sleep(0.2)
         with libvirt_errors(f"refresh pool {self.name}"):
             self._pool.refresh(0)
 
