@@ -7,20 +7,17 @@ from typing import Any
 
 import yaml
 
-from vmctl.errors import InvalidInput, NotFound
+from vmctl.errors import InvalidInput
 from vmctl.keys import KeyPair
+from vmctl.userfiles import read_user_file
 
 MAX_USER_DATA = 256 * 1024
 
 
 def load_user_data(path: Path) -> dict[str, Any]:
     """A user's cloud-config file (YAML mapping; '#cloud-config' header optional)."""
-    try:
-        if path.stat().st_size > MAX_USER_DATA:
-            raise InvalidInput(f"user-data {path} is too large", hint=f"at most {MAX_USER_DATA} bytes")
-        text = path.read_text()
-    except FileNotFoundError:
-        raise NotFound(f"no user-data file {path}", hint="give --user-data PATH of a cloud-config file") from None
+    text = read_user_file(path, what="user-data", limit=MAX_USER_DATA,
+                          hint="give --user-data PATH of a cloud-config file").decode("utf-8", "replace")
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

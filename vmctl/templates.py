@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmctl.errors import InvalidInput, NotFound
+from vmctl.errors import NotFound
 from vmctl.libvirtxml.domain import template_info
 from vmctl.libvirtxml.safe import parse_untrusted
 from vmctl.spec import check_name
+from vmctl.userfiles import read_user_file
 
 MAX_TEMPLATE_BYTES = 256 * 1024
 
@@ -43,14 +44,8 @@ class Template:
 
 
 def _read(path: Path, name: str, builtin: bool) -> Template:
-    try:
-        if path.stat().st_size > MAX_TEMPLATE_BYTES:
-            raise InvalidInput(f"template {path} is too large", hint=f"at most {MAX_TEMPLATE_BYTES} bytes")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"no template file {path}", hint="check the path given to --template") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"template {path} is a directory", hint="give an XML file") from None
+    data = read_user_file(path, what="template", limit=MAX_TEMPLATE_BYTES,
+                          hint="give the path of a domain XML template to --template")
     source = f"template {name!r}"
     info = template_info(parse_untrusted(data, source=source), source=source)
     return Template(name, path, info.description, info.direct_boot, builtin, data)

@@ -17,15 +17,14 @@ from vmctl.cli.app import run
 VMCTL = str(Path(sys.executable).parent / "vmctl")
 
 
-def test_interactive_ssh_has_a_pty_and_returns_the_exit_status(api, tiny, vm_name):
-    api.create(vm_name, wait_boot=True, wait_ssh=True)
+def drive_pty(argv: list[str], react) -> tuple[bytes, int]:
+    """Run ``argv`` on a new pty; ``react(output_so_far, fd)`` may type into it.
+    Bounded to 60 s; returns (everything printed, exit code)."""
     pid, fd = pty.fork()
     if pid == 0:  # child: the CLI, on a terminal
-        os.execv(VMCTL, [VMCTL, "ssh", vm_name])
+        os.execv(argv[0], argv)
     output = b""
     deadline = time.monotonic() + 60
-    sent = False
-    status = None
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
         if ready:
@@ -36,12 +35,23 @@ def test_interactive_ssh_has_a_pty_and_returns_the_exit_status(api, tiny, vm_nam
             if not chunk:
                 break
             output += chunk
-            if not sent and b"#" in output:  # the root prompt
-                os.write(fd, b"tty; echo hel''lo; exit 5\r")
-                sent = True
+        react(output, fd)
     _, status = os.waitpid(pid, 0)
+    return output, os.waitstatus_to_exitcode(status)
+
+
+def test_interactive_ssh_has_a_pty_and_returns_the_exit_status(api, tiny, vm_name):
+    api.create(vm_name, wait_boot=True, wait_ssh=True)
+    sent = []
+
+    def react(output: bytes, fd: int) -> None:
+        if not sent and b"#" in output:  # the root prompt
+            os.write(fd, b"tty; echo hel''lo; exit 5\r")
+            sent.append(True)
+
+    output, status = drive_pty([VMCTL, "ssh", vm_name], react)
     assert b"hello" in output and b"/dev/pts/" in output, output[-500:]
-    assert os.waitstatus_to_exitcode(status) == 5
+    assert status == 5
 
 
 def test_own_key_and_user_data(api, tiny, vm_name, tmp_path):
@@ -74,28 +84,16 @@ def test_busy_forward_port_is_moved_at_start(api, tiny, vm_name):
 
 def test_console_shows_guest_output_and_ctrl_bracket_leaves(api, tiny, vm_name):
     api.create(vm_name, wait_boot=True, wait_ssh=True)
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(VMCTL, [VMCTL, "console", vm_name])
-    output = b""
-    deadline = time.monotonic() + 60
-    wrote = left = False
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            output += chunk
-        if not wrote and b"Ctrl-]" in output:
+    done: list[str] = []
+
+    def react(output: bytes, fd: int) -> None:
+        if not done and b"Ctrl-]" in output:
             assert api.exec(vm_name, ["sh", "-c", "echo console-marker-42 > /dev/ttyS0"]) == 0
-            wrote = True
-        if wrote and not left and b"console-marker-42" in output:
+            done.append("wrote")
+        if done == ["wrote"] and b"console-marker-42" in output:
             os.write(fd, b"\x1d")
-            left = True
-    _, status = os.waitpid(pid, 0)
-    assert b"console-marker-42" in output and left, output[-300:]
-    assert os.waitstatus_to_exitcode(status) == 0
+            done.append("left")
+
+    output, status = drive_pty([VMCTL, "console", vm_name], react)
+    assert b"console-marker-42" in output and done == ["wrote", "left"], output[-300:]
+    assert status == 0

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import libvirt
 
 from vmctl.errors import Conflict, NotFound, Timeout
+from vmctl.virt import errors
 from vmctl.virt.errors import libvirt_errors
 from vmctl.virt.host import Host
 
@@ -190,13 +191,8 @@ def define(host: Host, xml: str) -> Domain:
 
 
 def lookup(host: Host, name: str) -> Domain:
-    try:
-        dom = host.conn.lookupByName(name)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            raise NotFound(f"no VM named {name!r}", hint="see `vmctl list`") from None
-        with libvirt_errors(f"look up {name}"):
-            raise
+    dom = errors.lookup(lambda: host.conn.lookupByName(name), libvirt.VIR_ERR_NO_DOMAIN,
+                        NotFound(f"no VM named {name!r}", hint="see `vmctl list`"), f"look up {name}")
     return Domain(host, dom)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import libvirt
 
@@ -45,4 +46,17 @@ def libvirt_errors(action: str) -> Iterator[None]:
     try:
         yield
     except libvirt.libvirtError as exc:
+        raise translate(exc, action) from None
+
+
+T = TypeVar("T")
+
+
+def lookup(call: Callable[[], T], missing_code: int, missing: NotFound, action: str) -> T:
+    """``call()`` (a libvirt lookup), with "no such object" turned into ``missing``."""
+    try:
+        return call()
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == missing_code:
+            raise missing from None
         raise translate(exc, action) from None

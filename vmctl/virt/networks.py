@@ -8,7 +8,7 @@ import libvirt
 
 from vmctl.errors import NotFound
 from vmctl.libvirtxml.network import network_bridge
-from vmctl.virt.errors import libvirt_errors
+from vmctl.virt.errors import libvirt_errors, lookup
 from vmctl.virt.host import Host
 
 
@@ -21,13 +21,9 @@ class NetworkInfo:
 
 
 def _lookup(host: Host, name: str) -> libvirt.virNetwork:
-    try:
-        return host.conn.networkLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_NETWORK:
-            raise NotFound(f"no network named {name!r} on {host.uri}", hint="see `virsh net-list --all`") from None
-        with libvirt_errors(f"look up network {name}"):
-            raise
+    return lookup(lambda: host.conn.networkLookupByName(name), libvirt.VIR_ERR_NO_NETWORK,
+                  NotFound(f"no network named {name!r} on {host.uri}", hint="see `virsh net-list --all`"),
+                  f"look up network {name}")
 
 
 def _info(net: libvirt.virNetwork) -> NetworkInfo:

@@ -11,7 +11,7 @@ import libvirt
 
 from vmctl.errors import NotFound
 from vmctl.libvirtxml.storage import VolumeFacts, dir_pool_xml, parse_volume, pool_path
-from vmctl.virt.errors import libvirt_errors
+from vmctl.virt.errors import libvirt_errors, lookup
 from vmctl.virt.host import Host
 
 
@@ -100,13 +100,9 @@ class Pool:
         return b"".join(chunks)
 
     def _lookup(self, name: str) -> libvirt.virStorageVol:
-        try:
-            return self._pool.storageVolLookupByName(name)
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
-                raise NotFound(f"no volume {name!r} in pool {self.name}", hint="see `vmctl image list`") from None
-            with libvirt_errors(f"look up volume {name}"):
-                raise
+        return lookup(lambda: self._pool.storageVolLookupByName(name), libvirt.VIR_ERR_NO_STORAGE_VOL,
+                      NotFound(f"no volume {name!r} in pool {self.name}", hint="see `vmctl image list`"),
+                      f"look up volume {name}")
 
 
 def _reader(source: Path | bytes) -> BinaryIO:
