@@ -4,22 +4,26 @@ lazily opened API object."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vmctl.api import Vmctl
+if TYPE_CHECKING:
+    from vmctl.api import Vmctl
 
 
 @dataclass
 class State:
     uri: str | None = None
     debug: bool = False
-    api: Vmctl | None = None
+    api: "Vmctl | None" = None
 
 
 STATE = State()
 
 
-def api() -> Vmctl:
+def api() -> "Vmctl":
     if STATE.api is None:
+        from vmctl.api import Vmctl  # the whole stack: imported only once a command runs
+
         STATE.api = Vmctl(STATE.uri)
     return STATE.api
 

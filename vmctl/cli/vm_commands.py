@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,7 +12,9 @@ from vmctl.cli.context import api
 from vmctl.cli.output import emit_json, line, table
 from vmctl.errors import InvalidInput
 from vmctl.units import format_size
-from vmctl.vms import VmInfo
+
+if TYPE_CHECKING:
+    from vmctl.vms import VmInfo
 
 WAIT = typer.Option("none", "--wait", help="none; boot: the boot marker on the console; ssh: SSH answers too.")
 
@@ -22,7 +25,7 @@ def _wait_boot(wait: str, allowed: tuple[str, ...] = ("none", "boot")) -> bool:
     return wait != "none"
 
 
-def _show(vm: VmInfo, json_out: bool) -> None:
+def _show(vm: "VmInfo", json_out: bool) -> None:
     if json_out:
         emit_json(vm.to_dict())
         return
