@@ -32,7 +32,9 @@ def bridge_console(console) -> None:
                 if not chunk:
                     stdin_open = False  # piped input ended: keep showing output until the console closes
                 elif ESCAPE in chunk:
-                    console.send(chunk.split(ESCAPE, 1)[0])
+                    before = chunk.split(ESCAPE, 1)[0]
+                    if before:
+                        console.send(before)
                     break
                 else:
                     console.send(chunk)

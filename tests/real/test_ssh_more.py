@@ -36,6 +36,12 @@ def drive_pty(argv: list[str], react) -> tuple[bytes, int]:
                 break
             output += chunk
         react(output, fd)
+    for _ in range(100):  # up to 10 s for it to exit; never hang the suite on it
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return output, os.waitstatus_to_exitcode(status)
+        time.sleep(0.1)
+    os.kill(pid, 9)
     _, status = os.waitpid(pid, 0)
     return output, os.waitstatus_to_exitcode(status)
 

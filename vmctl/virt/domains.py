@@ -129,14 +129,18 @@ class Domain:
                 for a in (iface.get("addrs") or []) if a.get("type") == libvirt.VIR_IP_ADDR_TYPE_IPV4]
 
     def open_console(self) -> "ConsoleStream":
-        stream = self.host.conn.newStream(0)
+        stream = self.host.conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
         with libvirt_errors(f"open the console of {self.name}"):
             self._dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
         return ConsoleStream(stream, self.name)
 
 
 class ConsoleStream:
-    """The serial console as a byte stream; a reader thread fills a buffer."""
+    """The serial console as a byte stream. Reads happen in libvirt's event loop
+    (see virt.host) into a buffer; nothing ever blocks inside libvirt."""
+
+    _EVENTS = (libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_ERROR
+               | libvirt.VIR_STREAM_EVENT_HANGUP)
 
     def __init__(self, stream: libvirt.virStream, name: str) -> None:
         self._stream = stream
@@ -144,23 +148,30 @@ class ConsoleStream:
         self._buffer = bytearray()
         self._cond = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._pump, name=f"console-{name}", daemon=True)
-        self._thread.start()
+        self._released = False
+        with libvirt_errors(f"watch the console of {name}"):
+            stream.eventAddCallback(self._EVENTS, self._on_event, None)
 
-    def _pump(self) -> None:
-        while True:
+    def _on_event(self, stream: libvirt.virStream, events: int, _opaque: object) -> None:
+        eof = bool(events & (libvirt.VIR_STREAM_EVENT_ERROR | libvirt.VIR_STREAM_EVENT_HANGUP))
+        for _ in range(64):  # drain what is there, bounded
             try:
-                chunk = self._stream.recv(4096)
+                chunk = stream.recv(65536)
             except libvirt.libvirtError:
-                chunk = b""
-            if isinstance(chunk, int) or not chunk:  # -2 (EAGAIN) cannot happen when blocking
+                eof = True
+                break
+            if chunk == -2:  # nothing more for now
+                break
+            if isinstance(chunk, int) or not chunk:
+                eof = True
                 break
             with self._cond:
                 self._buffer.extend(chunk)
                 self._cond.notify_all()
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        if eof:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
 
     def read_available(self, timeout: float) -> tuple[bytes, bool]:
         """Wait up to ``timeout`` s for output; return (new bytes, stream still open)."""
@@ -172,15 +183,27 @@ class ConsoleStream:
             return data, not self._closed
 
     def send(self, data: bytes) -> None:
-        with libvirt_errors(f"write to the console of {self._name}"):
-            self._stream.send(data)
+        view = memoryview(data)
+        deadline = time.monotonic() + 10
+        while view:
+            with libvirt_errors(f"write to the console of {self._name}"):
+                sent = self._stream.send(bytes(view))
+            if sent == -2:  # would block: the guest is slow to read
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.01)
+                continue
+            view = view[sent:]
 
     def close(self) -> None:
-        try:
-            self._stream.abort()
-        except libvirt.libvirtError:
-            pass
-        self._thread.join(timeout=2)
+        if self._released:
+            return
+        self._released = True
+        for release in (self._stream.eventRemoveCallback, self._stream.abort):
+            try:
+                release()
+            except libvirt.libvirtError:
+                pass
 
 
 def define(host: Host, xml: str) -> Domain:

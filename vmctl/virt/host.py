@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from urllib.parse import urlsplit
 from dataclasses import dataclass
 
@@ -12,6 +13,25 @@ from vmctl.errors import HostError
 from vmctl.virt.errors import libvirt_errors
 
 DEFAULT_URI = "qemu:///system"
+_event_loop: threading.Thread | None = None
+
+
+def _ensure_event_loop() -> None:
+    """libvirt's default event loop in a daemon thread, registered before any
+    connection opens. Console streams need it: a blocking recv() in one thread
+    and abort() in another can deadlock inside libvirt; with events, reads run
+    non-blocking in this loop and close() never races a blocked call."""
+    global _event_loop
+    if _event_loop is not None:
+        return
+    libvirt.virEventRegisterDefaultImpl()
+
+    def run() -> None:
+        while True:
+            libvirt.virEventRunDefaultImpl()
+
+    _event_loop = threading.Thread(target=run, name="libvirt-events", daemon=True)
+    _event_loop.start()
 
 
 def default_uri() -> str:
@@ -39,6 +59,7 @@ class Host:
 
     def __init__(self, uri: str | None = None) -> None:
         self.uri = uri or default_uri()
+        _ensure_event_loop()
         try:
             self.conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
