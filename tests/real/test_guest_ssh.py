@@ -85,21 +85,26 @@ def test_provisioning_with_reboot_and_resume(api, ready_vm, tmp_path, capsys):
         "  - name: reboot\n    reboot: {}\n"
         "  - name: script\n    script: setup.sh\n    args: [after reboot]\n"
         "  - name: check\n    run: [sh, -c, 'test -e /root/step1 && ! test -e /run/marker-from-before']\n"
+        "  - name: conf\n    copy: {src: app.conf, dest: /etc/app.conf}\n"
+        "  - name: file\n    wait_file: /etc/app.conf\n    timeout: 30\n"
+        "  - name: port\n    wait_port: 22\n    timeout: 30\n"
     )
+    (tmp_path / "app.conf").write_text("setting=1\n")
     api.exec(ready_vm, ["touch", "/run/marker-from-before"])
     result = api.provision(ready_vm, plan)
-    assert result.ran == ["write", "reboot", "script", "check"] and result.skipped == []
+    assert result.ran == ["write", "reboot", "script", "check", "conf", "file", "port"] and result.skipped == []
     assert capture(api, ready_vm, ["cat", "/root/script-ran"])[1] == b"after reboot\n"
-    assert len(api.vms.info_meta(ready_vm).provisioned) == 4
+    assert capture(api, ready_vm, ["cat", "/etc/app.conf"])[1] == b"setting=1\n"
+    assert len(api.vms.info_meta(ready_vm).provisioned) == 7
 
     again = api.provision(ready_vm, plan)  # everything done: nothing runs
-    assert again.ran == [] and len(again.skipped) == 4
+    assert again.ran == [] and len(again.skipped) == 7
 
     plan.write_text(plan.read_text() + "  - name: fails\n    run: [sh, -c, 'echo boom >&2; exit 4']\n")
     assert run(["provision", ready_vm, str(plan), "--json"]) == 11
     outcome = json.loads(capsys.readouterr().out)[0]
     assert outcome["exit_status"] == 11 and "exited with status 4" in outcome["error"]
-    assert len(api.vms.info_meta(ready_vm).provisioned) == 4  # the first four stay done
+    assert len(api.vms.info_meta(ready_vm).provisioned) == 7  # the first seven stay done
 
 
 def test_changed_host_key_is_refused(api, ready_vm):
