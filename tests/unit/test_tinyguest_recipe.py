@@ -214,3 +214,15 @@ def test_stale_staging_dirs_are_removed(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(build, "_build_into", _fake_build)
     build_tiny_guest(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [recipe_id()]
+
+
+def test_prune_keeps_only_the_current_recipe(tmp_path):
+    from vmctl.tinyguest.build import prune_other_recipes
+
+    for name in ("0123456789abcdef", "fedcba9876543210", "keepme0123456789"[:16]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "done").write_text("")
+    (tmp_path / "not-a-recipe").mkdir()
+    removed = prune_other_recipes(tmp_path, keep="fedcba9876543210")
+    assert removed == ["0123456789abcdef"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fedcba9876543210", "keepme0123456789", "not-a-recipe"]

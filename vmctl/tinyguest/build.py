@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -100,8 +101,21 @@ def build_tiny_guest(cache_root: Path, *, progress: Progress | None = None) -> T
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        prune_other_recipes(cache_root, keep=rid)
     say(f"tiny guest {rid} ready in {final}")
     return _guest(final, rid)
+
+
+def prune_other_recipes(cache_root: Path, *, keep: str) -> list[str]:
+    """Remove cached builds of other recipes. Safe: VM disks never back onto the
+    cache (images are copied into the storage pool), so only the current build
+    is worth keeping. Returns the recipe ids removed."""
+    removed = []
+    for entry in Path(cache_root).iterdir():
+        if entry.is_dir() and entry.name != keep and re.fullmatch(r"[0-9a-f]{16}", entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return sorted(removed)
 
 
 def _build_into(out: Path, rid: str, say: Progress) -> None:
