@@ -66,6 +66,7 @@ def ns() -> Iterator[SimpleNamespace]:
         if server is not None:
             server.kill()
             server.wait(10)
+            server.stdout.close()
         _ip("netns", "del", name)
     assert not Path(f"/run/netns/{name}").exists()
 
