@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from vmctl.errors import GuestError, InvalidInput, Timeout
 from vmctl.keys import ensure_user_key
-from vmctl.libvirtxml.domain import parse_domain
+from vmctl.libvirtxml.domain import DomainFacts, parse_domain
 from vmctl.readiness import Readiness, wait_ready
-from vmctl.spec import check_name
+from vmctl.spec import VmMeta, check_name
 from vmctl.virt import domains
 from vmctl.virt.domains import Domain
 from vmctl.vms import Vms
@@ -57,7 +57,9 @@ class GuestAccess:
         """Where the guest's SSH answers, re-read from libvirt each time (so it is
         right again after a reboot, revert or migration)."""
         dom = self._domain(name)
-        facts = parse_domain(dom.xml())
+        return self._endpoint(name, dom, parse_domain(dom.xml()))
+
+    def _endpoint(self, name: str, dom: Domain, facts: DomainFacts) -> Endpoint | None:
         port = facts.meta.ssh_port
         if port:
             if self.vms.host.is_local:
@@ -82,9 +84,11 @@ class GuestAccess:
         return None
 
     def target(self, name: str, endpoint: Endpoint) -> "SshTarget":
+        return self._target(name, parse_domain(self._domain(name).xml()).meta, endpoint)
+
+    def _target(self, name: str, meta: VmMeta, endpoint: Endpoint) -> "SshTarget":
         from vmctl.ssh import SshTarget
 
-        meta = parse_domain(self._domain(name).xml()).meta
         key = self.key_path or (Path(meta.ssh_key_path) if meta.ssh_key_path else ensure_user_key())
         if not meta.ssh_host_key and not self.insecure:
             raise GuestError(f"vmctl has no pinned SSH host key for {name}",
@@ -97,12 +101,14 @@ class GuestAccess:
         """A connected session, now (no waiting): errors name the stage that failed."""
         from vmctl.ssh import SshSession
 
-        if not self._domain(name).is_active():
+        dom = self._domain(name)  # one lookup and one XML read serve endpoint and target
+        if not dom.is_active():
             raise GuestError(f"{name} is not running", hint=f"start it with `vmctl start {name}`")
-        endpoint = self.endpoint(name)
+        facts = parse_domain(dom.xml())
+        endpoint = self._endpoint(name, dom, facts)
         if endpoint is None:
             raise GuestError(f"the address of {name} is not known yet", hint=f"try `vmctl wait {name} --for ssh`")
-        session = SshSession(self.target(name, endpoint))
+        session = SshSession(self._target(name, facts.meta, endpoint))
         session.connect()
         return session
 

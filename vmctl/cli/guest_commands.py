@@ -24,7 +24,7 @@ def _targets(all_vms: bool, first: str | None) -> list[str]:
             raise InvalidInput("--all found no running vmctl VMs", hint="see `vmctl list`")
         return names
     if not first:
-        raise InvalidInput("no VM named", hint="give NAME (or NAME1,NAME2) or --all")
+        raise InvalidInput("no VM given", hint="give NAME (or NAME1,NAME2) or --all")
     return [n for n in first.split(",") if n]
 
 
