@@ -112,8 +112,9 @@ class Vmctl:
         req = self._request(name, **options)  # type: ignore[arg-type]
         pool = find_pool(self.host, self.pool_name)
         image_name = req.image or TINY
-        if pool is not None and ImageStore(pool).exists(image_name):
-            image = ImageStore(pool).get(image_name)
+        store = ImageStore(pool) if pool is not None else None
+        if store is not None and store.exists(image_name):
+            image = store.get(image_name)
         else:
             direct = image_name == TINY if req.template is None else load_template(req.template).direct_boot
             image = placeholder_image(image_name, pool.path if pool else self.pool_path, direct=direct)

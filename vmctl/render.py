@@ -23,7 +23,6 @@ def render_request(host: Host, req: "CreateRequest", image: Image, pool_path: st
                    seed_path: str | None = None, host_key: str = "",
                    key_path: str = "") -> tuple[str, DomainSpec]:
     """Resolve template, accelerator and user for ``req`` and render its domain XML."""
-    check_name(req.name)
     template = load_template(req.template or ("linux-direct" if image.boot == "direct" else "linux"))
     decision, virt = choose_accel(host, req.accel, nested=req.nested)
     user = check_name(req.user, "user") if req.user else (image.default_user or "root")

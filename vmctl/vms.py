@@ -133,7 +133,6 @@ class Vms:
     # --- creating ------------------------------------------------------------
     def create(self, req: CreateRequest) -> VmInfo:
         """Create (and start) a VM; on any failure nothing of it is left behind."""
-        check_name(req.name)
         domains.ensure_absent(self.host, req.name)
         image = self.images.get(req.image or "tiny")
         disk_bytes = req.disk_bytes or image.virtual_size
