@@ -247,7 +247,14 @@ class SshTestServer:
                 thread.start()
 
     def _forward(self, transport: paramiko.Transport) -> None:
-        """Join accepted direct-tcpip channels to their (loopback) destinations."""
+        """Join accepted direct-tcpip channels to their (loopback) destinations.
+        The client hanging up mid-copy ends the copy quietly, as sshd does."""
+        try:
+            self._forward_one(transport)
+        except (EOFError, OSError, paramiko.SSHException):
+            pass
+
+    def _forward_one(self, transport: paramiko.Transport) -> None:
         channel = transport.accept(timeout=5)
         if channel is None or not self.forwards:
             return
