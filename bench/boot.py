@@ -34,8 +34,8 @@ from rawqemu import (RawQemu, guarded, other_qemus, prepare_guest, qemu_argv,  #
 
 from vmctl.api import Vmctl  # noqa: E402
 from vmctl.errors import NotFound  # noqa: E402
-from vmctl.images import Image  # noqa: E402
-from vmctl.keys import ensure_user_key  # noqa: E402
+from vmctl.spec.image import Image  # noqa: E402
+from vmctl.ssh.keys import ensure_user_key  # noqa: E402
 
 PREFIX = "bench-boot-"
 TARGET = 1.2

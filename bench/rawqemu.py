@@ -25,10 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmctl.cloudconfig import build_user_data
-from vmctl.images import Image
-from vmctl.keys import generate_ed25519, public_line_of, strip_comment
-from vmctl.seed import build_seed_iso
+from vmctl.guest.cloudconfig import build_user_data
+from vmctl.spec.image import Image
+from vmctl.ssh.keys import generate_ed25519, public_line_of, strip_comment
+from vmctl.guest.seed import build_seed_iso
 
 QEMU = "qemu-system-x86_64"
 BOOT_TIMEOUT = 180.0   # vmctl's own bound for a TCG boot

@@ -33,7 +33,7 @@ from rawqemu import guarded, other_qemus, ssh_argv  # noqa: E402
 
 from vmctl.api import Vmctl  # noqa: E402
 from vmctl.errors import NotFound  # noqa: E402
-from vmctl.keys import ensure_user_key  # noqa: E402
+from vmctl.ssh.keys import ensure_user_key  # noqa: E402
 
 PREFIX = "bench-ssh-"
 TARGET = 0.3

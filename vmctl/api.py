@@ -6,41 +6,48 @@
         print(vm.state, vm.ssh_port)
         v.delete("web1")
 
-Every method raises :class:`vmctl.errors.VmctlError` subclasses on failure.
+Every method raises :class:`vmctl.errors.VmctlError` subclasses on failure. The API
+never prints: warnings go to the ``vmctl`` logger, output of guest commands to the
+callbacks the caller passes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmctl.errors import InvalidInput
-from vmctl.hostinfo import HostInfo, host_info
-from vmctl.images import TINY, Image, ImageStore, ensure_tiny
-from vmctl.spec import Accel
-from vmctl.templates import Template, list_templates, load_template
-from vmctl.units import MiB, parse_size
-from vmctl.virt import domains
+from vmctl.ops.pool import DEFAULT_POOL, DEFAULT_POOL_PATH, PoolRef
+from vmctl.ops.vms import VmInfo, Vms
+from vmctl.spec.domain import Accel
+from vmctl.spec.request import CreateRequest
+from vmctl.spec.units import MiB, format_size, parse_size
 from vmctl.virt.host import Host
-from vmctl.virt.storage import Pool, ensure_dir_pool, find_pool
 
 if TYPE_CHECKING:
-    from vmctl.guest import GuestAccess
-from vmctl.render import placeholder_image, render_request
-from vmctl.vms import CreateRequest, VmInfo, Vms
+    from vmctl.guest.access import GuestAccess
+    from vmctl.ops.fanout import FanOutSummary
+    from vmctl.ops.host import HostInfo
+    from vmctl.ops.images import ImageStore
+    from vmctl.ops.templates import Template
+    from vmctl.spec.image import Image
 
-DEFAULT_POOL = "vmctl"
-DEFAULT_POOL_PATH = "/var/lib/vmctl/pool"
+__all__ = ["Vmctl", "VmInfo", "format_size", "format_summary"]
 
-__all__ = ["Vmctl", "VmInfo", "Image", "HostInfo", "Template"]
+log = logging.getLogger("vmctl")
+LineWriter = Callable[[str], None]
 
 
-def warn(text: str) -> None:
-    sys.stderr.write(f"warning: {text}\n")
+def format_summary(summary: "FanOutSummary") -> list[str]:
+    """A fan-out's per-VM table, for people."""
+    from vmctl.ops.fanout import format_summary as table
+
+    return table(summary)
 
 
 def _accel(value: str | Accel | None) -> Accel | None:
@@ -65,10 +72,8 @@ def _disk_bytes(value: str | int | None) -> int | None:
 class Vmctl:
     """Operations on one libvirt host and vmctl's storage pool there."""
 
-    def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None,
-                 netns: str | None = None) -> None:
+    def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None) -> None:
         self._uri = uri
-        self.netns = netns or os.environ.get("VMCTL_NETNS") or None
         self.pool_name = pool or os.environ.get("VMCTL_POOL") or DEFAULT_POOL
         self.pool_path = pool_path or os.environ.get("VMCTL_POOL_PATH") or DEFAULT_POOL_PATH
 
@@ -81,62 +86,79 @@ class Vmctl:
     def close(self) -> None:
         """Close the libvirt connection; cached pool and use-case objects go with it
         (they hold references that would keep e.g. a qemu+ssh tunnel alive)."""
-        for cached in ("vms", "pool"):
+        for cached in ("vms", "pools"):
             self.__dict__.pop(cached, None)
         host = self.__dict__.pop("host", None)
         if host is not None:
             host.close()
+
+    def _sibling(self) -> "Vmctl":
+        """A new Vmctl on the same host (own connection), for worker threads."""
+        return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path)
 
     @cached_property
     def host(self) -> Host:
         return Host(self._uri)
 
     @cached_property
-    def pool(self) -> Pool:
-        return ensure_dir_pool(self.host, self.pool_name, self.pool_path)
+    def pools(self) -> PoolRef:
+        return PoolRef(self.host, self.pool_name, self.pool_path)
+
+    @property
+    def pool(self):  # -> vmctl.virt.storage.Pool
+        """vmctl's pool on this host, created on first use."""
+        return self.pools.ensure()
 
     @cached_property
     def vms(self) -> Vms:
-        return Vms(self.host, self.pool)
+        return Vms(self.host, self.pools)
 
     # --- host and templates --------------------------------------------------
-    def host_info(self) -> HostInfo:
-        return host_info(self.host, find_pool(self.host, self.pool_name), self.pool_name)
+    def host_info(self) -> "HostInfo":
+        from vmctl.ops.host import host_info
 
-    def templates(self) -> list[Template]:
+        return host_info(self.host, self.pools.find(), self.pool_name)
+
+    def templates(self) -> list["Template"]:
+        from vmctl.ops.templates import list_templates
+
         return list_templates()
 
     def render(self, name: str = "example", **options: object) -> str:
         """The domain XML ``create(name, **options)`` would define; no side effects
         (a placeholder image is shown where the image is not imported yet)."""
-        req = self._request(name, **options)  # type: ignore[arg-type]
-        pool = find_pool(self.host, self.pool_name)
-        image_name = req.image or TINY
-        store = ImageStore(pool) if pool is not None else None
-        if store is not None and store.exists(image_name):
-            image = store.get(image_name)
-        else:
-            direct = image_name == TINY if req.template is None else load_template(req.template).direct_boot
-            image = placeholder_image(image_name, pool.path if pool else self.pool_path, direct=direct)
-        return render_request(self.host, req, image, pool.path if pool else self.pool_path)[0]
+        from vmctl.ops.create import preview_xml
+
+        return preview_xml(self.host, self.pools, self._request(name, **options))  # type: ignore[arg-type]
 
     # --- images ----------------------------------------------------------------
     @property
-    def images(self) -> ImageStore:
-        return self.vms.images
+    def images(self) -> "ImageStore":
+        from vmctl.ops.images import ImageStore
 
-    def list_images(self) -> list[Image]:
-        return self.images.list()
+        return ImageStore(self.pool)
+
+    def list_images(self) -> list["Image"]:
+        from vmctl.ops.images import ImageStore
+
+        pool = self.pools.find()
+        return ImageStore(pool).list() if pool is not None else []
 
     def import_image(self, path: str | Path, *, name: str | None = None, fmt: str | None = None,
-                     default_user: str = "") -> Image:
+                     default_user: str = "") -> "Image":
         return self.images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user)
 
-    def remove_image(self, name: str) -> Image:
+    def remove_image(self, name: str) -> "Image":
+        from vmctl.virt import domains
+
         return self.images.remove(name, domains.list_all(self.host))
 
-    def build_tiny(self, *, cache_root: Path | None = None, progress=None) -> tuple[Image, bool]:
+    def build_tiny(self, *, cache_root: Path | None = None,
+                   progress: Callable[[str], None] | None = None) -> tuple["Image", bool]:
         """Build (cached) and import the embedded guest image ``tiny``."""
+        from vmctl.ops.images import ensure_tiny
+        from vmctl.virt import domains
+
         if cache_root is None:
             from platformdirs import user_cache_path
 
@@ -162,7 +184,10 @@ class Vmctl:
 
         ``wait_boot`` waits for the boot marker on the console; ``wait_ssh`` then
         also for an authenticated SSH session. If a wait fails, the VM is removed."""
-        vm = self.vms.create(self._request(name, **options))  # type: ignore[arg-type]
+        from vmctl.ops.create import execute_create, plan_create
+
+        pool = self.pool
+        vm = execute_create(self.host, pool, plan_create(self.host, pool, self._request(name, **options)))  # type: ignore[arg-type]
         if wait_ssh:
             try:
                 ready = self.wait(name, until="ssh", insecure=insecure,
@@ -200,11 +225,11 @@ class Vmctl:
 
     # --- guests over SSH ---------------------------------------------------------
     def guest(self, *, insecure: bool = False) -> "GuestAccess":
-        from vmctl.guest import GuestAccess
+        from vmctl.guest.access import GuestAccess
 
         if insecure:
-            warn("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
-        return GuestAccess(self.vms, insecure=insecure, netns=self.netns)
+            log.warning("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
+        return GuestAccess(self.host, insecure=insecure)
 
     def running_vm_names(self) -> list[str]:
         return [vm.name for vm in self.list() if vm.managed and vm.state == "running"]
@@ -223,24 +248,24 @@ class Vmctl:
     def exec(self, name: str, argv: list[str], *, env=None, timeout: float | None = None, stdin: bytes | None = None,
              insecure: bool = False, out=None, err=None) -> int:
         """Run a command in the guest; returns its exit status."""
-        from vmctl.guestops import exec_one
+        from vmctl.ops.guest import exec_one
 
         return exec_one(self.guest(insecure=insecure), name, argv, env=env, timeout=timeout, stdin=stdin,
                         out=out, err=err).exit_status
 
-    def exec_many(self, names: list[str], argv: list[str], *, env=None, timeout: float | None = None,
-                  stdin: bytes | None = None, parallel: int = 4, insecure: bool = False, write=print):
-        from vmctl.guestops import exec_many
+    def exec_many(self, names: list[str], argv: list[str], *, write: LineWriter, env=None,
+                  timeout: float | None = None, stdin: bytes | None = None, parallel: int = 4,
+                  insecure: bool = False) -> "FanOutSummary":
+        """Run a command on several guests at once; ``write`` gets each output line."""
+        from vmctl.ops.guest import exec_many
 
         for name in names:
             self.info(name)  # unknown names fail before anything runs
-
-        def access() -> "GuestAccess":
-            return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path, netns=self.netns).guest(insecure=insecure)
-        return exec_many(access, names, argv, env=env, timeout=timeout, stdin=stdin, parallel=parallel, write=write)
+        return exec_many(lambda: self._sibling().guest(insecure=insecure), names, argv, env=env, timeout=timeout,
+                         stdin=stdin, parallel=parallel, write=write)
 
     def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False) -> str:
-        from vmctl.guestops import copy
+        from vmctl.ops.guest import copy
 
         return copy(self.guest(insecure=insecure), src, dest, recursive=recursive)
 
@@ -249,21 +274,23 @@ class Vmctl:
             return session.interactive(argv)
 
     def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None, err=None):
-        from vmctl.guestops import provision_one
+        from vmctl.ops.guest import provision_one
 
-        return provision_one(self.guest(insecure=insecure), name, Path(plan), on_event=on_event, out=out, err=err)
+        return provision_one(self.guest(insecure=insecure), self.vms, name, Path(plan), on_event=on_event,
+                             out=out, err=err)
 
-    def provision_many(self, names: list[str], plan: str | Path, *, parallel: int = 4, insecure: bool = False,
-                       write=print):
-        from vmctl.fanout import fan_out
-        from vmctl.provision import load_plan
+    def provision_many(self, names: list[str], plan: str | Path, *, write: LineWriter, parallel: int = 4,
+                       insecure: bool = False) -> "FanOutSummary":
+        """Provision several guests at once; ``write`` gets each output and progress line."""
+        from vmctl.ops.fanout import fan_out
+        from vmctl.provision.plan import load_plan
 
         load_plan(Path(plan))  # a bad file fails once, before any VM is touched
         for name in names:
             self.info(name)
 
         def action(name: str, sink) -> int:
-            with Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path, netns=self.netns) as mine:
+            with self._sibling() as mine:
                 def event(e) -> None:
                     sink.err(f"[{e.step_index}] {e.step_name}: {e.kind}\n".encode())
                 mine.provision(name, plan, insecure=insecure, on_event=event, out=sink.out, err=sink.err)

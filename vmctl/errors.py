@@ -104,6 +104,8 @@ EXIT_CODES: dict[type[VmctlError], int] = {
 }
 INTERNAL_ERROR_EXIT = 1
 USAGE_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130   # Ctrl-C (128 + SIGINT)
+BROKEN_PIPE_EXIT = 141   # stdout's reader went away (128 + SIGPIPE), e.g. `vmctl list | head -1`
 
 
 def exit_code_for(error: BaseException) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from vmctl.api import Vmctl
-from vmctl.images import Image
+from vmctl.spec.image import Image
 from vmctl.virt import domains
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vmctl.cli.app import run
-from vmctl.templates import builtin_dir
+from vmctl.ops.templates import builtin_dir
 
 
 def fails(argv: list[str], code: int, message: str, capsys) -> dict:

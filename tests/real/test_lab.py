@@ -14,7 +14,7 @@ import pytest
 
 from vmctl.api import Vmctl
 from vmctl.errors import HostError
-from vmctl.lab import LabHost
+from vmctl.testing.lab import LabHost
 from vmctl.virt import domains
 
 
@@ -117,7 +117,7 @@ def test_stop_cleans_up_a_lab_whose_daemon_was_killed(api: Vmctl):
 
 def test_a_failed_start_leaves_nothing(api: Vmctl, monkeypatch):
     """If libvirtd never answers, start() raises and cleans up what it made."""
-    from vmctl.lab import daemons
+    from vmctl.testing.lab import daemons
 
     made = {}
 
@@ -139,7 +139,7 @@ def test_stop_destroys_running_guests_and_networks(api: Vmctl):
     from vmctl.libvirtxml.network import nat_network_xml
     from vmctl.virt import networks
 
-    lab = LabHost().start()
+    lab = LabHost(sshd=True).start()
     root, veth, inode, prefix = lab.root, lab.net.veth, lab.netns_inode, lab.private_prefix
     try:
         with lab.api() as v:
@@ -167,16 +167,16 @@ def test_tcp_listener_is_opt_in_and_on_the_lab_address(api: Vmctl):
 
 
 def test_cleanup_stops_a_lab_whose_owner_was_killed(api: Vmctl):
-    """A test process SIGKILLed mid-run cannot tear down; `python -m vmctl.lab cleanup` does."""
+    """A test process SIGKILLed mid-run cannot tear down; `python -m vmctl.testing.lab cleanup` does."""
     import sys
     import tempfile
 
-    from vmctl.lab.__main__ import cleanup
+    from vmctl.testing.lab.__main__ import cleanup
 
     base = Path(tempfile.mkdtemp(prefix="vl-"))
     try:
         owner = subprocess.run(
-            [sys.executable, "-c", "import os, sys\nfrom pathlib import Path\nfrom vmctl.lab import LabHost\n"
+            [sys.executable, "-c", "import os, sys\nfrom pathlib import Path\nfrom vmctl.testing.lab import LabHost\n"
              "lab = LabHost(base_dir=Path(sys.argv[1])).start()\nprint(lab.root, lab.netns, flush=True)\n"
              "os._exit(0)", str(base)], capture_output=True, text=True, timeout=60, check=True)
         root_text, netns = owner.stdout.split()

@@ -8,7 +8,7 @@ import subprocess
 import time
 
 from vmctl.cli.app import run
-from vmctl.boot import wait_for_console
+from vmctl.guest.boot import wait_for_console
 
 BOOTED = "vmctl-guest: boot-finished"
 

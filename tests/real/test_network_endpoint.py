@@ -16,7 +16,7 @@ import threading
 import time
 
 from vmctl.api import Vmctl
-from vmctl.lab import LabHost
+from vmctl.testing.lab import LabHost
 from vmctl.libvirtxml.network import nat_network_xml
 from vmctl.virt import domains, networks
 from vmctl.virt.host import Host
@@ -78,7 +78,7 @@ def test_guest_reached_through_its_dhcp_lease_inside_a_lab(api: Vmctl, monkeypat
     root_images = image_volumes(api)
     timings: dict[str, float] = {}
     t0 = time.monotonic()
-    lab = LabHost()
+    lab = LabHost(sshd=True)
     with lab:
         timings["lab start"] = lab.timings["start"]
         prefix = lab.private_prefix
@@ -106,7 +106,7 @@ def test_guest_reached_through_its_dhcp_lease_inside_a_lab(api: Vmctl, monkeypat
                 time.sleep(0.2)
             timings["endpoint after boot"] = time.monotonic() - t - timings["create + boot"]
             assert endpoint is not None, "no DHCP lease within 60 s"
-            assert endpoint.via == "dhcp lease" and endpoint.port == 22
+            assert endpoint.via == f"dhcp lease, ssh jump via {lab.address}" and endpoint.port == 22
             assert endpoint.host.startswith(f"{prefix}.")
             assert 100 <= int(endpoint.host.rsplit(".", 1)[1]) <= 199
 
@@ -114,11 +114,13 @@ def test_guest_reached_through_its_dhcp_lease_inside_a_lab(api: Vmctl, monkeypat
             ready.session.close()
             timings.update({f"ready: {k}": s for k, s in ready.stages.items()})
             assert "address known" in ready.stages and ready.endpoint.host == endpoint.host
-            assert ready.endpoint.via == "dhcp lease"
+            assert ready.endpoint.via == f"dhcp lease, ssh jump via {lab.address}"
 
-            # The SSH session's socket is made inside the lab's namespace.
+            # The SSH session goes through the lab host's sshd (a jump), as for any remote host.
             target = guest.target(name, endpoint)
-            assert target.sock_factory is not None and target.sock_factory.args[:2] == (lab.netns, endpoint.host)
+            assert target.sock_factory is not None
+            jump, dest_host, dest_port = target.sock_factory.args[:3]
+            assert (jump.host, dest_host, dest_port) == (lab.address, endpoint.host, 22)
             out: list[bytes] = []
             t = time.monotonic()
             assert v.exec(name, ["hostname"], out=out.append) == 0

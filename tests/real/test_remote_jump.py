@@ -26,9 +26,9 @@ import pytest
 from vmctl.api import Vmctl
 from vmctl.cli.app import run as cli
 from vmctl.errors import GuestError, HostError, OperationFailed
-from vmctl.guest import jump_host_of
-from vmctl.lab import LabHost
-from vmctl.lab.sshd import write_ssh_command
+from vmctl.guest.endpoint import jump_host_of
+from vmctl.testing.lab import LabHost
+from vmctl.testing.lab.sshd import write_ssh_command
 from vmctl.virt import domains
 
 SSH_DIR = Path.home() / ".ssh"
@@ -137,7 +137,7 @@ def test_lab_sshd_serves_libvirt_and_host_keys_are_checked_strictly(api: Vmctl, 
 
 def test_a_lab_whose_sshd_fails_to_start_leaves_nothing(api: Vmctl, monkeypatch):
     """sshd refuses its config: start() names sshd's complaint and removes everything."""
-    from vmctl.lab import sshd
+    from vmctl.testing.lab import sshd
 
     monkeypatch.setattr(sshd, "sshd_config", lambda layout, address: "NoSuchSshdOption yes\n")
     lab = LabHost(sshd=True)
@@ -150,13 +150,13 @@ def test_a_lab_whose_sshd_fails_to_start_leaves_nothing(api: Vmctl, monkeypatch)
 def test_cleanup_stops_the_sshd_of_a_lab_whose_owner_was_killed(api: Vmctl, tmp_path: Path):
     import sys
 
-    from vmctl.lab import daemons
-    from vmctl.lab.__main__ import cleanup
+    from vmctl.testing.lab import daemons
+    from vmctl.testing.lab.__main__ import cleanup
 
     base = tmp_path / "labs"
     base.mkdir()
     owner = subprocess.run(
-        [sys.executable, "-c", "import os, sys\nfrom pathlib import Path\nfrom vmctl.lab import LabHost\n"
+        [sys.executable, "-c", "import os, sys\nfrom pathlib import Path\nfrom vmctl.testing.lab import LabHost\n"
          "lab = LabHost(base_dir=Path(sys.argv[1]), sshd=True).start()\nprint(lab.root, flush=True)\n"
          "os._exit(0)", str(base)], capture_output=True, text=True, timeout=60, check=True)
     root = Path(owner.stdout.strip())
@@ -248,7 +248,7 @@ def remote_guest_session(lab: LabHost, tmp_path: Path, name: str, jumps: list, f
 
 
 def test_guest_of_a_remote_host_reached_through_an_ssh_jump(api: Vmctl, tmp_path: Path, monkeypatch, capsys):
-    import vmctl.ssh
+    import vmctl.ssh.session
 
     name = f"jump-{secrets.token_hex(3)}"
     ssh_before = ssh_dir_state()
@@ -260,14 +260,14 @@ def test_guest_of_a_remote_host_reached_through_an_ssh_jump(api: Vmctl, tmp_path
         return plain(address, *args, **kwargs)
 
     jumps: list[tuple[str, str, int]] = []
-    real_jump = vmctl.ssh.jump_socket
+    real_jump = vmctl.ssh.tunnel.jump_socket
 
     def counting_jump(jump, dest_host, dest_port, timeout=10.0):
         jumps.append((jump.host, dest_host, dest_port))
         return real_jump(jump, dest_host, dest_port, timeout)
 
     monkeypatch.setattr(socket, "create_connection", no_direct_forward)
-    monkeypatch.setattr(vmctl.ssh, "jump_socket", counting_jump)
+    monkeypatch.setattr(vmctl.ssh.tunnel, "jump_socket", counting_jump)
     monkeypatch.delenv("VMCTL_NETNS", raising=False)
     timings: dict[str, float] = {}
     t0 = time.monotonic()

@@ -1,22 +1,86 @@
-"""Entry point: the typer app, global options, and the one place where errors
-become messages and exit codes."""
+"""Entry point: the root command, global options, lazily loaded commands, and the
+one place where errors become messages and exit codes.
+
+Each command lives in ``vmctl.cli.commands.<module>`` and is imported only when it
+runs: ``vmctl --help`` lists them from the table below without importing libvirt,
+lxml or paramiko.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 import typer
+from typer.core import TyperGroup
 
-from vmctl.cli import context, guest_commands, host_commands, image_commands, template_commands, vm_commands
-from vmctl.cli.output import emit_json
-from vmctl.errors import USAGE_ERROR_EXIT, VmctlError, exit_code_for
+from vmctl import __version__
+from vmctl.cli.output import OutputClosed, emit_json
+from vmctl.cli.state import CliState
+from vmctl.errors import BROKEN_PIPE_EXIT, INTERRUPTED_EXIT, USAGE_ERROR_EXIT, VmctlError, exit_code_for
+
+# name -> (module under vmctl.cli.commands, one-line help). A module's typer app either
+# is the noun group itself (its name is the module's name) or holds top-level verbs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "create": ("vm", "Create a VM from an image (a linked qcow2 clone) and start it."),
+    "list": ("vm", "List VMs."),
+    "info": ("vm", "Show a VM's state, resources, disks and how to reach it."),
+    "start": ("vm", "Start a VM."),
+    "stop": ("vm", "Shut a VM down (ACPI); --force powers it off."),
+    "reboot": ("vm", "Ask the guest to reboot."),
+    "destroy": ("vm", "Power a VM off at once (like pulling the plug); it stays defined."),
+    "delete": ("vm", "Power off and remove a VM and its own volumes (never base images)."),
+    "console": ("vm", "Attach to the serial console (Ctrl-] leaves)."),
+    "wait": ("guest", "Wait until the guest answers SSH (or finished booting)."),
+    "ssh": ("guest", "Open an interactive shell (with a pty) in the guest."),
+    "exec": ("guest", "Run a command in one or more guests; exits with its status."),
+    "cp": ("guest", "Copy files between host and guest over SFTP."),
+    "provision": ("guest", "Run a provisioning YAML file's steps (resumable)."),
+    "image": ("image", "Base images in vmctl's storage pool."),
+    "template": ("template", "Domain XML templates."),
+    "host": ("host", "The libvirt host: accelerator, versions, resources."),
+}
+GROUPS = {"image", "template", "host"}
+
+
+class LazyGroup(TyperGroup):
+    """Commands from the table, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        import importlib
+
+        module = importlib.import_module(f"vmctl.cli.commands.{COMMANDS[cmd_name][0]}")
+        command = typer.main.get_command(module.app)
+        if cmd_name in GROUPS:
+            command.name = cmd_name
+            return command
+        if isinstance(command, click.Group):
+            return command.get_command(ctx, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, text) for name, (_module, text) in COMMANDS.items()])
+
+
+def _version(value: bool) -> None:
+    if value:
+        click.echo(f"vmctl {__version__}")
+        raise typer.Exit()
+
 
 app = typer.Typer(
     name="vmctl",
+    cls=LazyGroup,
     help="Manage KVM/QEMU virtual machines through libvirt.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion SHELL (bash, zsh, fish)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -25,54 +89,57 @@ app = typer.Typer(
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     connect: str = typer.Option(None, "-c", "--connect", metavar="URI",
                                 help="libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print vmctl's version and exit."),
 ) -> None:
-    context.STATE.uri = connect
-    context.STATE.debug = debug
+    state = ctx.ensure_object(CliState)
+    state.uri, state.debug = connect, debug
 
 
-app.add_typer(host_commands.app, name="host")
-app.add_typer(template_commands.app, name="template")
-app.add_typer(image_commands.app, name="image")
-vm_commands.register(app)
-guest_commands.register(app)
+def _before_separator(args: list[str]) -> list[str]:
+    """Options count only before ``--``: after it, they belong to a guest command."""
+    return args[: args.index("--")] if "--" in args else args
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit code instead of exiting."""
-    args = sys.argv[1:] if argv is None else argv
-    wants_json = "--json" in args
-    debug = "--debug" in args
+    args = sys.argv[1:] if argv is None else list(argv)
+    own = _before_separator(args)
+    state = CliState(debug="--debug" in own, json="--json" in own)
     try:
-        result = app(args=args, prog_name="vmctl", standalone_mode=False)
+        result = app(args=args, prog_name="vmctl", standalone_mode=False, obj=state)
         return result if isinstance(result, int) else 0
     except VmctlError as exc:
-        if debug:
+        if state.debug:
             import traceback
 
             traceback.print_exc()
-        _report(exc.to_dict(), wants_json)
+        _report(exc.to_dict(), state.json)
         return exit_code_for(exc)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.exceptions.Abort:
         sys.stderr.write("aborted\n")
-        return 130
+        return INTERRUPTED_EXIT
     except click.ClickException as exc:  # usage errors: bad option, missing argument
         code = getattr(exc, "exit_code", USAGE_ERROR_EXIT)
-        if wants_json:
-            _report({"code": "usage", "exit_code": code, "message": exc.format_message(),  # type: ignore[attr-defined]
+        if state.json:
+            _report({"code": "usage", "exit_code": code, "message": exc.format_message(),
                      "hint": "see `vmctl --help` or `vmctl COMMAND --help`"}, True)
         else:
-            exc.show()  # type: ignore[attr-defined]
+            exc.show()
         return code
+    except OutputClosed:
+        return _closed_pipe()
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
-        return 130
+        return INTERRUPTED_EXIT
     finally:
-        context.close()
+        state.close()
 
 
 def _report(error: dict[str, object], wants_json: bool) -> None:
@@ -87,6 +154,9 @@ def _report(error: dict[str, object], wants_json: bool) -> None:
 def main() -> None:
     try:
         code = run()
+        sys.stdout.flush()
+    except BrokenPipeError:  # the last buffered output met a closed pipe
+        code = _closed_pipe()
     except Exception:  # a bug, not a user error: say so, and keep the traceback
         import traceback
 
@@ -94,3 +164,12 @@ def main() -> None:
         sys.stderr.write("error: internal error in vmctl (a bug); please report it with the traceback above\n")
         code = 1
     sys.exit(code)
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``vmctl list | head -1``): end quietly.
+    stdout is pointed at /dev/null so the interpreter's final flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return BROKEN_PIPE_EXIT

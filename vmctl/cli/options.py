@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import typer
 
-JSON = typer.Option(False, "--json", help="Print JSON for scripts (errors too).")
-IMAGE = typer.Option(None, "--image", "-i", help="Base image (default: the embedded guest 'tiny').")
-TEMPLATE = typer.Option(None, "--template", "-t", help="Template name or XML path (default: by image).")
+from vmctl.cli.complete import complete_image, complete_template
+from vmctl.cli.state import remember_json
+
+JSON = typer.Option(False, "--json", help="Print JSON for scripts (errors too).", callback=remember_json)
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing on success (the exit status tells).")
+IMAGE = typer.Option(None, "--image", "-i", help="Base image (default: the embedded guest 'tiny').",
+                     autocompletion=complete_image)
+TEMPLATE = typer.Option(None, "--template", "-t", help="Template name or XML path (default: by image).",
+                        autocompletion=complete_template)
 CPUS = typer.Option(1, "--cpus", min=1, max=256, help="Virtual CPUs.")
 MEMORY = typer.Option("512M", "--memory", "-m", help="Memory, e.g. 512M or 2G (bare number: MiB).")
 DISK = typer.Option(None, "--disk", help="Disk size, e.g. 4G (default: the image's size).")

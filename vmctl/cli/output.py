@@ -1,4 +1,8 @@
-"""Printing results for people (tables, lines) and scripts (--json)."""
+"""Printing results for people (tables, lines) and scripts (--json).
+
+Everything the CLI writes goes through here, so a reader that went away
+(``vmctl list | head -1``) is noticed in one place: :class:`OutputClosed`.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +12,46 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
+class OutputClosed(Exception):
+    """stdout's reader closed the pipe; the CLI ends quietly (exit 141, as after SIGPIPE)."""
+
+
+def write_bytes(data: bytes, *, stream: str = "stdout") -> None:
+    """Raw bytes (a guest command's output) to stdout or stderr, flushed."""
+    target = sys.stdout if stream == "stdout" else sys.stderr
+    try:
+        target.buffer.write(data)
+        target.buffer.flush()
+    except BrokenPipeError:
+        raise OutputClosed() from None
+
+
+def _write(text: str) -> None:
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise OutputClosed() from None
+
+
 def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    _write(json.dumps(value, indent=2, default=str) + "\n")
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     rows = [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    for row in [list(headers), *rows]:
-        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+    _write("".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n"
+                   for row in [list(headers), *rows]))
 
 
 def line(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    _write(text + "\n")
 
 
 def note(text: str) -> None:
     """Progress and remarks go to stderr so stdout stays parseable."""
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+    try:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+    except BrokenPipeError:
+        raise OutputClosed() from None

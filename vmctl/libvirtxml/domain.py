@@ -1,4 +1,4 @@
-"""Domain XML: render a template from a DomainSpec, and read facts back.
+"""Domain XML: render a template from a DomainSpec (reading back: facts.py; edits: edits.py).
 
 Templates give the structure (machine type, devices, boot style); every value
 comes from the spec and is set through the lxml API, never by formatting text.
@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from lxml import etree
 
 from vmctl.errors import InvalidInput
+from vmctl.libvirtxml.metadata import VMCTL_NS, metadata_element
 from vmctl.libvirtxml.safe import parse_untrusted, to_string
 from vmctl.libvirtxml.schema import validate
-from vmctl.spec import Accel, DiskSpec, DomainSpec, NicSpec, VmMeta
+from vmctl.spec.domain import Accel, DiskSpec, DomainSpec, NicSpec, VmMeta
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
-VMCTL_NS = "https://vmctl.dev/xmlns/vm/1"
 _V = f"{{{VMCTL_NS}}}"
 _Q = f"{{{QEMU_NS}}}"
 # The user-mode NIC is added behind libvirt's back (libvirt 9.0 has no port
@@ -132,6 +132,15 @@ def _disk_element(disk: DiskSpec) -> etree._Element:
     return el
 
 
+def hostfwd_option(port: int) -> str:
+    """QEMU's user-mode forward of 127.0.0.1:``port`` on the host to the guest's SSH."""
+    return f"hostfwd=tcp:127.0.0.1:{int(port)}-:22"
+
+
+def is_ssh_hostfwd(option: str) -> bool:
+    return option.startswith("hostfwd=tcp:127.0.0.1:") and option.endswith("-:22")
+
+
 def _user_nics(spec: DomainSpec) -> list[NicSpec]:
     return [n for n in spec.nics if n.kind == "user"]
 
@@ -151,7 +160,7 @@ def _render_nics(root: etree._Element, devices: etree._Element, nics: tuple[NicS
     cmdline = etree.SubElement(root, f"{_Q}commandline")
     for index, (nic, slot) in enumerate(zip(user, USER_NIC_PCI_SLOTS)):
         netdev_id = f"vmctlnet{index}"
-        netdev = f"user,id={netdev_id},restrict=on,hostfwd=tcp:127.0.0.1:{nic.ssh_port}-:22"
+        netdev = f"user,id={netdev_id},restrict=on,{hostfwd_option(nic.ssh_port or 0)}"
         device = f"virtio-net-pci,netdev={netdev_id},mac={nic.mac},bus=pci.0,addr={slot:#x}"
         for value in ("-netdev", netdev, "-device", device):
             etree.SubElement(cmdline, f"{_Q}arg", value=value)
@@ -161,122 +170,4 @@ def _render_meta(root: etree._Element, meta: VmMeta, accel: Accel) -> None:
     metadata = _set_child(root, "metadata")
     for old in metadata.findall(f"{_V}template") + metadata.findall(f"{_V}vm"):
         metadata.remove(old)
-    metadata.append(_vm_meta_element(meta, accel))
-
-
-def _vm_meta_element(meta: VmMeta, accel: Accel, *, ns: str = _V) -> etree._Element:
-    """vmctl's metadata; with ``ns=""`` children are unqualified, as libvirt's
-    setMetadata wants (it puts the namespace on the element itself)."""
-    _V = ns  # noqa: N806 - same spelling as the module-level prefix on purpose
-    vm = etree.Element(f"{_V}vm", nsmap={"vmctl": VMCTL_NS} if ns else None)
-    etree.SubElement(vm, f"{_V}image").text = meta.image
-    etree.SubElement(vm, f"{_V}template").text = meta.template
-    etree.SubElement(vm, f"{_V}accel", reason=meta.accel_reason).text = accel.value
-    ssh = etree.SubElement(vm, f"{_V}ssh", user=meta.ssh_user)
-    if meta.ssh_port:
-        ssh.set("port", str(meta.ssh_port))
-    if meta.ssh_key_path:
-        ssh.set("key", meta.ssh_key_path)
-    if meta.ssh_host_key:
-        etree.SubElement(ssh, f"{_V}hostkey").text = meta.ssh_host_key
-    if meta.provisioned:
-        prov = etree.SubElement(vm, f"{_V}provisioned")
-        for key in meta.provisioned:
-            etree.SubElement(prov, f"{_V}step", key=key)
-    return vm
-
-
-def vm_metadata_xml(meta: VmMeta, accel: Accel) -> str:
-    """vmctl's metadata element alone, for libvirt's setMetadata."""
-    return etree.tostring(_vm_meta_element(meta, accel, ns=""), encoding="unicode")
-
-
-def with_ssh_port(xml: str, port: int) -> str:
-    """The same domain XML with its SSH forward moved to 127.0.0.1:``port``;
-    everything else is kept as it is."""
-    root = parse_untrusted(xml, source="domain XML")
-    for arg in root.iterfind(f"{_Q}commandline/{_Q}arg"):
-        value = arg.get("value", "")
-        if value.startswith("user,") and "hostfwd=tcp:127.0.0.1:" in value:
-            parts = [f"hostfwd=tcp:127.0.0.1:{port}-:22" if p.startswith("hostfwd=tcp:127.0.0.1:") and
-                     p.endswith("-:22") else p for p in value.split(",")]
-            arg.set("value", ",".join(parts))
-    ssh = root.find("metadata/{*}vm/{*}ssh")
-    if ssh is not None:
-        ssh.set("port", str(port))
-    validate(root, "domain")
-    return to_string(root)
-
-
-@dataclass(frozen=True)
-class DiskFacts:
-    target: str
-    path: str
-    format: str
-    device: str
-
-
-@dataclass(frozen=True)
-class DomainFacts:
-    """What vmctl reads back from a domain's XML."""
-
-    name: str
-    uuid: str
-    domain_type: str
-    vcpus: int
-    memory_mib: int
-    disks: tuple[DiskFacts, ...]
-    meta: VmMeta
-    accel: str
-    managed: bool  # has vmctl metadata
-
-
-def parse_domain(xml: str | bytes) -> DomainFacts:
-    root = parse_untrusted(xml, source="domain XML")
-    memory = root.find("memory")
-    mem_kib = int(memory.text) * _unit_kib(memory.get("unit", "KiB")) if memory is not None else 0
-    disks = []
-    for disk in root.findall("devices/disk"):
-        source = disk.find("source")
-        driver = disk.find("driver")
-        target = disk.find("target")
-        disks.append(DiskFacts(
-            target=target.get("dev", "") if target is not None else "",
-            path=(source.get("file") or source.get("dev") or "") if source is not None else "",
-            format=driver.get("type", "") if driver is not None else "",
-            device=disk.get("device", "disk"),
-        ))
-    vm = root.find(f"metadata/{_V}vm")
-    meta = VmMeta()
-    accel = "kvm" if root.get("type") == "kvm" else "tcg"
-    if vm is not None:
-        ssh = vm.find("{*}ssh")
-        port = ssh.get("port") if ssh is not None else None
-        accel_el = vm.find("{*}accel")
-        meta = VmMeta(
-            image=vm.findtext("{*}image", ""),
-            template=vm.findtext("{*}template", ""),
-            accel_reason=accel_el.get("reason", "") if accel_el is not None else "",
-            ssh_user=ssh.get("user", "root") if ssh is not None else "root",
-            ssh_port=int(port) if port else None,
-            ssh_host_key=(ssh.findtext("{*}hostkey") or "") if ssh is not None else "",
-            ssh_key_path=ssh.get("key", "") if ssh is not None else "",
-            provisioned=tuple(s.get("key", "") for s in vm.findall("{*}provisioned/{*}step")),
-        )
-    return DomainFacts(
-        name=root.findtext("name", ""),
-        uuid=root.findtext("uuid", ""),
-        domain_type=root.get("type", ""),
-        vcpus=int(root.findtext("vcpu", "1")),
-        memory_mib=mem_kib // 1024,
-        disks=tuple(disks),
-        meta=meta,
-        accel=accel,
-        managed=vm is not None,
-    )
-
-
-def _unit_kib(unit: str) -> int:
-    """libvirt reports memory in KiB; templates may say MiB or GiB."""
-    factors = {"k": 1, "kib": 1, "m": 1024, "mib": 1024, "g": 1024**2, "gib": 1024**2}
-    return factors.get(unit.lower(), 1)
+    metadata.append(metadata_element(meta, accel))

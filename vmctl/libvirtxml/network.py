@@ -10,7 +10,7 @@ from lxml import etree
 from vmctl.errors import InvalidInput
 from vmctl.libvirtxml.safe import parse_untrusted, to_string
 from vmctl.libvirtxml.schema import validate
-from vmctl.spec import check_name
+from vmctl.spec.names import check_name
 
 _BRIDGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")  # IFNAMSIZ - 1
 DNSMASQ_NS = "http://libvirt.org/schemas/network/dnsmasq/1.0"

@@ -1,0 +1,114 @@
+"""The CLI shell: lazy commands, version, completion, --json/--debug before `--`, closed pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vmctl import __version__
+from vmctl.cli.app import COMMANDS, run
+
+PY = sys.executable
+HEAVY = ("libvirt", "lxml", "paramiko", "yaml", "pycdlib", "cryptography")
+
+
+def loaded_after(argv: list[str], env: dict[str, str] | None = None) -> set[str]:
+    """Top-level modules imported by a vmctl run in a fresh interpreter."""
+    code = ("import sys, io, contextlib\n"
+            "from vmctl.cli.app import run\n"
+            "with contextlib.redirect_stdout(io.StringIO()): run(sys.argv[1:])\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    proc = subprocess.run([PY, "-c", code, *argv], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+def test_help_lists_every_command_without_loading_the_stack(capsys):
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+    assert not loaded_after(["--help"]) & set(HEAVY)
+
+
+def test_reading_commands_load_only_what_they_use():
+    loaded = loaded_after(["-c", "test:///default", "list"])
+    assert "libvirt" in loaded and not loaded & {"paramiko", "yaml", "pycdlib", "cryptography"}
+    loaded = loaded_after(["-c", "test:///default", "template", "list"])
+    assert not loaded & {"paramiko", "yaml", "pycdlib", "cryptography"}
+
+
+def test_every_command_in_the_table_resolves():
+    import click
+
+    from vmctl.cli.app import app
+    import typer
+
+    group = typer.main.get_command(app)
+    ctx = click.Context(group)
+    for name in COMMANDS:
+        command = group.get_command(ctx, name)
+        assert command is not None and (command.help or "").strip(), name
+
+
+def test_version(capsys):
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"vmctl {__version__}"
+
+
+def test_json_after_double_dash_belongs_to_the_guest_command(capsys):
+    # exec's own options end at `--`: a --json after it is the guest command's argument.
+    assert run(["-c", "test:///default", "exec", "ghost", "--", "tool", "--json"]) == 4
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error: no VM named 'ghost'")
+    assert run(["-c", "test:///default", "info", "ghost", "--json"]) == 4
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "not-found"
+
+
+def test_debug_only_before_double_dash(capsys):
+    assert run(["-c", "test:///default", "exec", "ghost", "--", "tool", "--debug"]) == 4
+    assert "Traceback" not in capsys.readouterr().err
+    assert run(["--debug", "-c", "test:///default", "info", "ghost"]) == 4
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_usage_error_as_json(capsys):
+    assert run(["list", "--json", "--bogus"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["code"] == "usage"
+
+
+def test_closed_pipe_ends_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before vmctl writes anything
+    proc = subprocess.run([PY, "-m", "vmctl", "template", "list"], stdout=write_end, stderr=subprocess.PIPE,
+                          text=True, timeout=60)
+    os.close(write_end)
+    assert proc.returncode == 141 and proc.stderr == ""
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_script(shell):
+    proc = subprocess.run([PY, "-m", "vmctl", "--show-completion", shell], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and "_VMCTL_COMPLETE" in proc.stdout
+
+
+def test_completion_of_vm_and_template_names():
+    env = {**os.environ, "_VMCTL_COMPLETE": "complete_bash", "COMP_WORDS": "vmctl -c test:///default info t",
+           "COMP_CWORD": "4"}
+    proc = subprocess.run([PY, "-m", "vmctl"], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.stdout.split() == ["test"]  # the test driver's one domain
+    env = {**os.environ, "_VMCTL_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "vmctl create x --template linux-d"}
+    proc = subprocess.run([PY, "-m", "vmctl"], capture_output=True, text=True, timeout=60, env=env)
+    assert "linux-direct" in proc.stdout and "linux\"" not in proc.stdout
+
+
+def test_library_warnings_reach_stderr_through_the_cli(capsys):
+    # --insecure makes the API warn (through logging); the CLI shows it as "warning: ...".
+    assert run(["-c", "test:///default", "exec", "--insecure", "ghost", "--", "true"]) == 4
+    err = capsys.readouterr().err
+    assert "warning: --insecure: the guest's SSH host key is NOT checked" in err

@@ -1,0 +1,146 @@
+"""Guest commands over SSH: wait, ssh, exec, cp, provision."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from vmctl.cli import options as opt
+from vmctl.cli.complete import complete_vm
+from vmctl.cli.output import emit_json, line, note, write_bytes
+from vmctl.cli.state import api
+from vmctl.errors import InvalidInput
+
+app = typer.Typer()
+
+INSECURE = typer.Option(False, "--insecure", help="Accept the guest's SSH host key unchecked (unsafe; says so).")
+ALL = typer.Option(False, "--all", help="Every running vmctl VM on the host.")
+PARALLEL = typer.Option(4, "--parallel", "-p", min=1, max=32, help="VMs handled at once.")
+
+
+def _targets(all_vms: bool, first: str | None) -> list[str]:
+    if all_vms:
+        names = api().running_vm_names()
+        if not names:
+            raise InvalidInput("--all found no running vmctl VMs", hint="see `vmctl list`")
+        return names
+    if not first:
+        raise InvalidInput("no VM given", hint="give NAME (or NAME1,NAME2) or --all")
+    return [n for n in first.split(",") if n]
+
+
+def _env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"invalid --env {pair!r}", hint="use --env KEY=VALUE")
+        env[key] = value
+    return env
+
+
+def _piped_stdin() -> bytes | None:
+    """stdin's bytes when it is a pipe or file (like ssh), None for a terminal or none at all."""
+    try:
+        if sys.stdin is None or sys.stdin.isatty():
+            return None
+        return sys.stdin.buffer.read()
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _out(data: bytes) -> None:
+    write_bytes(data)
+
+
+def _err(data: bytes) -> None:
+    write_bytes(data, stream="stderr")
+
+
+@app.command("wait")
+def wait(name: str = typer.Argument(..., autocompletion=complete_vm),
+         for_: str = typer.Option("ssh", "--for", help="ssh (authenticated) or boot (boot finished)."),
+         timeout: float = opt.TIMEOUT, insecure: bool = INSECURE, json_out: bool = opt.JSON) -> None:
+    """Wait until the guest answers SSH (or finished booting), stage by stage."""
+    ready = api().wait(name, until=for_, timeout=timeout, insecure=insecure)
+    if json_out:
+        emit_json({"name": name, "ready": for_, **ready})
+    else:
+        line(f"{name} ready ({for_}): " + ", ".join(f"{k} {v:.1f}s" for k, v in ready["stages"].items()))
+
+
+@app.command("ssh", context_settings={"allow_interspersed_args": False})
+def ssh(name: str = typer.Argument(..., autocompletion=complete_vm),
+        command: list[str] = typer.Argument(None, help="Command to run with a pty (default: a login shell)."),
+        insecure: bool = INSECURE) -> int:
+    """Open an interactive shell (with a pty) in the guest."""
+    return api().interactive(name, command or None, insecure=insecure)
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(args: list[str] = typer.Argument(..., metavar="NAME[,NAME...] -- CMD [ARGS...]",
+                                           help="VM name(s), then the command and its arguments."),
+          all_vms: bool = ALL, env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE, repeatable."),
+          timeout: float = opt.TIMEOUT, parallel: int = PARALLEL, insecure: bool = INSECURE,
+          no_stdin: bool = typer.Option(False, "--no-stdin", "-n", help="Do not pass stdin to the command.")) -> int:
+    """Run a command in one or more guests; exits with the command's exit status.
+
+    Arguments are passed literally (quoted for the guest's shell): `;`, `$()`, quotes
+    and spaces are never interpreted, on the host or in the guest."""
+    names = _targets(all_vms, None if all_vms else args[0])
+    argv = args if all_vms else args[1:]
+    if argv[:1] == ["--"]:  # click keeps a '--' that follows the first positional
+        argv = argv[1:]
+    if not argv:
+        raise InvalidInput("no command given", hint="vmctl exec NAME -- CMD [ARGS...]")
+    stdin = None if no_stdin else _piped_stdin()
+    if len(names) == 1:
+        return api().exec(names[0], argv, env=_env(env), timeout=timeout, stdin=stdin, insecure=insecure,
+                          out=_out, err=_err)
+    summary = api().exec_many(names, argv, env=_env(env), timeout=timeout, stdin=stdin, parallel=parallel,
+                              insecure=insecure, write=note)
+    return _summary(summary)
+
+
+@app.command("cp")
+def cp(src: str = typer.Argument(..., help="Source: a local path or NAME:/path."),
+       dest: str = typer.Argument(..., help="Destination: a local path or NAME:/path."),
+       recursive: bool = typer.Option(False, "--recursive", "-r", help="Copy directories."),
+       insecure: bool = INSECURE) -> None:
+    """Copy files between host and guest over SFTP, keeping modes."""
+    api().copy(src, dest, recursive=recursive, insecure=insecure)
+
+
+@app.command("provision")
+def provision(args: list[str] = typer.Argument(..., metavar="NAME[,NAME...] FILE"),
+              all_vms: bool = ALL, parallel: int = PARALLEL, insecure: bool = INSECURE,
+              json_out: bool = opt.JSON) -> int:
+    """Run the steps of a provisioning YAML file in order; a re-run resumes after the
+    last completed step."""
+    if len(args) != (1 if all_vms else 2):
+        raise InvalidInput("expected NAME[,NAME...] FILE (or --all FILE)", hint="vmctl provision web1 setup.yaml")
+    names = _targets(all_vms, None if all_vms else args[0])
+    plan = Path(args[-1])
+    if len(names) == 1 and not json_out:
+        result = api().provision(names[0], plan, insecure=insecure, on_event=_event, out=_out, err=_err)
+        line(f"{names[0]}: {len(result.ran)} step(s) ran, {len(result.skipped)} already done")
+        return 0
+    summary = api().provision_many(names, plan, parallel=parallel, insecure=insecure, write=note)
+    if json_out:
+        emit_json([{"name": o.name, "exit_status": o.exit_status, "error": o.error} for o in summary.outcomes])
+        return summary.exit_status
+    return _summary(summary)
+
+
+def _event(event) -> None:
+    note(f"[{event.step_index}] {event.step_name}: {event.kind}{' - ' + event.detail if event.detail else ''}")
+
+
+def _summary(summary) -> int:
+    from vmctl.api import format_summary
+
+    for text in format_summary(summary):
+        note(text)
+    return summary.exit_status

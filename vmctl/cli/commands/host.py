@@ -1,0 +1,40 @@
+"""`vmctl host ...`"""
+
+from __future__ import annotations
+
+import typer
+
+from vmctl.cli.state import api
+from vmctl.cli import options as opt
+from vmctl.cli.output import emit_json, line
+from vmctl.api import format_size
+
+app = typer.Typer(help="The libvirt host: accelerator, versions, resources.", no_args_is_help=True)
+
+
+@app.callback()
+def host() -> None:
+    """The libvirt host: accelerator, versions, resources."""
+
+
+@app.command("info")
+def info(json_out: bool = opt.JSON) -> None:
+    """Show the accelerator vmctl will use (kvm or tcg) and why, versions and resources."""
+    facts = api().host_info()
+    if json_out:
+        emit_json(facts.to_dict())
+        return
+    free = format_size(facts.pool_free_bytes) if facts.pool_free_bytes is not None else "(pool not created yet)"
+    for key, value in [
+        ("URI", facts.uri), ("Hostname", facts.hostname), ("Accelerator", facts.accel),
+        ("Why", facts.accel_reason), ("KVM usable", _yes(facts.kvm_usable)),
+        ("Nested virt", _yes(facts.nested_available)), ("libvirt", facts.libvirt_version),
+        ("QEMU", facts.hypervisor_version), ("CPUs", facts.cpus),
+        ("Memory", f"{format_size(facts.memory_mib * 1024 * 1024)} ({format_size(facts.free_memory_mib * 1024 * 1024)} free)"),
+        ("Pool", f"{facts.pool} at {facts.pool_path or '-'}: {free} free"),
+    ]:
+        line(f"{key + ':':<13} {value}")
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

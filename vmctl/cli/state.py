@@ -1,0 +1,80 @@
+"""What one vmctl invocation knows: the global options, what the command asked
+for (--json), and the API object, opened on first use. It lives in click's
+context (``ctx.obj``), never in a module global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from vmctl.api import Vmctl
+
+
+@dataclass
+class CliState:
+    uri: str | None = None
+    debug: bool = False
+    json: bool = False
+    _api: "Vmctl | None" = None
+
+    def api(self) -> "Vmctl":
+        if self._api is None:
+            from vmctl.api import Vmctl  # the API stack: imported only once a command runs
+
+            _log_to_stderr()
+            self._api = Vmctl(self.uri)
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+
+def _log_to_stderr() -> None:
+    """The library logs warnings to the 'vmctl' logger; the CLI shows them on stderr
+    as ``warning: ...``."""
+    import logging
+    import sys
+
+    class Stderr(logging.StreamHandler):
+        vmctl_cli = True
+
+        @property  # type: ignore[override]
+        def stream(self):  # sys.stderr as it is when a record is written (tests swap it)
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _value) -> None:
+            pass
+
+        def format(self, record: logging.LogRecord) -> str:
+            return f"{record.levelname.lower()}: {record.getMessage()}"
+
+    logger = logging.getLogger("vmctl")
+    if not any(getattr(h, "vmctl_cli", False) for h in logger.handlers):
+        logger.addHandler(Stderr())
+        logger.setLevel(logging.WARNING)
+
+
+def state() -> CliState:
+    """The state of the running invocation (from click's context stack)."""
+    ctx = click.get_current_context()
+    found = ctx.find_object(CliState)
+    if found is None:
+        found = ctx.ensure_object(CliState)
+    return found
+
+
+def api() -> "Vmctl":
+    return state().api()
+
+
+def remember_json(value: bool) -> bool:
+    """Callback of every --json option: errors of this invocation are reported as JSON too."""
+    if value:
+        state().json = True
+    return value

@@ -1,0 +1,40 @@
+"""In-place edits of an existing domain's XML: only what is asked changes, and XML
+vmctl does not model (devices, other tools' metadata) survives."""
+
+from __future__ import annotations
+
+from vmctl.libvirtxml.domain import QEMU_NS, hostfwd_option, is_ssh_hostfwd
+from vmctl.libvirtxml.metadata import VMCTL_NS, edit_metadata, read_metadata
+from vmctl.libvirtxml.safe import parse_untrusted, to_string
+from vmctl.libvirtxml.schema import validate
+from vmctl.errors import InvalidInput
+
+_Q = f"{{{QEMU_NS}}}"
+_V = f"{{{VMCTL_NS}}}"
+
+
+def with_metadata(xml: str, **changes: object) -> str:
+    """The same domain XML with vmctl's metadata fields in ``changes`` set."""
+    root = parse_untrusted(xml, source="domain XML")
+    vm = root.find(f"metadata/{_V}vm")
+    if vm is None:
+        raise InvalidInput(f"domain {root.findtext('name', '')!r} has no vmctl metadata",
+                           hint="it was not created by vmctl")
+    edit_metadata(vm, read_metadata(vm), **changes)
+    validate(root, "domain")
+    return to_string(root)
+
+
+def with_ssh_port(xml: str, port: int) -> str:
+    """The same domain XML with its SSH forward moved to 127.0.0.1:``port``
+    (the QEMU argument and the metadata); everything else is kept as it is."""
+    root = parse_untrusted(xml, source="domain XML")
+    for arg in root.iterfind(f"{_Q}commandline/{_Q}arg"):
+        value = arg.get("value", "")
+        if value.startswith("user,") and any(is_ssh_hostfwd(p) for p in value.split(",")):
+            arg.set("value", ",".join(hostfwd_option(port) if is_ssh_hostfwd(p) else p for p in value.split(",")))
+    vm = root.find(f"metadata/{_V}vm")
+    if vm is not None:
+        edit_metadata(vm, read_metadata(vm), ssh_port=port)
+    validate(root, "domain")
+    return to_string(root)

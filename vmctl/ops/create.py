@@ -1,0 +1,152 @@
+"""Creating a VM, as a pipeline that only calls down:
+
+    gather facts (image, template, accelerator, port, keys)   reads only
+    -> resolve a DomainSpec                                    pure (ops.resolve)
+    -> render and validate the domain XML                      libvirtxml
+    -> make volumes and the NoCloud seed                       virt.storage
+    -> define -> start -> wait for the boot marker             virt.domains
+
+Nothing is made before the XML is rendered and validated; every step that makes
+something registers its undo, and a failure (or Ctrl-C) unwinds them all.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid as uuidlib
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from vmctl.errors import InsufficientResources, InvalidInput
+from vmctl.guest.boot import check_console_fingerprint
+from vmctl.libvirtxml.domain import render_domain
+from vmctl.libvirtxml.storage import volume_xml
+from vmctl.local.net import port_is_free
+from vmctl.ops.host import choose_accel
+from vmctl.ops.images import ImageStore
+from vmctl.ops.pool import PoolRef
+from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name
+from vmctl.ops.templates import Template, load_template
+from vmctl.ops.vms import VmInfo, start_watched, used_ssh_ports, vm_info
+from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
+from vmctl.policy.timeouts import boot_timeout
+from vmctl.spec.domain import DomainSpec
+from vmctl.spec.image import TINY, Image, placeholder_image
+from vmctl.spec.request import CreateRequest
+from vmctl.spec.units import format_size
+from vmctl.ssh.keys import KeyPair, ensure_user_key, fingerprint, generate_ed25519, public_line_of
+from vmctl.virt import domains
+from vmctl.virt.domains import DomainRecord
+from vmctl.virt.host import Host
+from vmctl.virt.storage import Pool
+
+
+@dataclass(frozen=True)
+class CreatePlan:
+    """Everything decided before anything is made."""
+
+    request: CreateRequest
+    image: Image
+    template: Template
+    spec: DomainSpec
+    xml: str
+    disk_bytes: int
+    host_key: KeyPair
+    user_data: dict[str, Any] = field(repr=False)  # holds the guest's private host key
+
+    @property
+    def disk_volume(self) -> str:
+        return disk_volume_name(self.request.name)
+
+    @property
+    def seed_volume(self) -> str:
+        return seed_volume_name(self.request.name)
+
+
+def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
+    """Gather facts, resolve the spec, render and validate the XML and the seed's
+    cloud-config. Reads only."""
+    domains.ensure_absent(host, req.name)
+    image = ImageStore(pool).get(req.image or TINY)
+    template = load_template(req.template or default_template_name(image))
+    disk_bytes = req.disk_bytes or image.virtual_size
+    if disk_bytes < image.virtual_size:
+        raise InvalidInput(f"--disk {format_size(disk_bytes)} is smaller than image {image.name} "
+                           f"({format_size(image.virtual_size)})", hint="give a larger --disk or omit it")
+    pool.refresh()
+    if disk_bytes > pool.available():
+        raise InsufficientResources(
+            f"not enough space in pool {pool.name} for a {format_size(disk_bytes)} disk: "
+            f"{format_size(pool.available())} free", hint="free space in the pool or use a smaller --disk")
+    decision, virt = choose_accel(host, req.accel, nested=req.nested)
+    port = pick_ssh_port(used_ssh_ports(host), is_free=port_is_free if host.is_local else None)
+    key_path = req.ssh_key.expanduser().resolve() if req.ssh_key else ensure_user_key()
+    host_key = generate_ed25519()
+    spec = resolve_spec(req, image, template, decision, virt.cpu_flag, pool.path, mac=random_mac(),
+                        vm_uuid=str(uuidlib.uuid4()), ssh_port=port,
+                        seed_path=f"{pool.path}/{seed_volume_name(req.name)}", host_key=host_key.public_line,
+                        key_path=str(key_path) if req.ssh_key else "")
+    xml = render_domain(template.xml, spec, source=f"template {template.name!r}")
+    from vmctl.guest.cloudconfig import build_user_data, load_user_data  # PyYAML: only when creating
+
+    user_data = build_user_data(
+        hostname=req.name, user=spec.meta.ssh_user, default_user=image.default_user,
+        authorized_key=public_line_of(key_path), host_key=host_key,
+        extra=load_user_data(req.user_data) if req.user_data else None)
+    return CreatePlan(req, image, template, spec, xml, disk_bytes, host_key, user_data)
+
+
+def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
+    """Make volumes and seed, define, start and wait; on any failure nothing is left."""
+    req = plan.request
+    with ExitStack() as undo:
+        pool.create_volume(volume_xml(plan.disk_volume, plan.disk_bytes, "qcow2", backing_path=plan.image.path,
+                                      backing_format=plan.image.format))
+        undo.callback(pool.delete_volume, plan.disk_volume)
+        _make_seed(undo, pool, plan)
+        dom = domains.define(host, plan.xml)
+        undo.callback(dom.undefine)
+        boot_seconds, tail = None, []
+        if req.start:
+            undo.callback(dom.destroy)
+            marker = plan.image.boot_marker if req.wait_boot else None
+            boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel))
+            check_console_fingerprint(tail, fingerprint(plan.host_key.public_line), req.name)
+        undo.pop_all()
+    info = vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+    return replace(info, boot_seconds=boot_seconds, console_tail=tail)
+
+
+def _make_seed(undo: ExitStack, pool: Pool, plan: CreatePlan) -> None:
+    """The NoCloud seed, built in a private temp dir and uploaded as a 0600 volume
+    (it holds the guest's private host key)."""
+    from vmctl.guest.seed import build_seed_iso
+
+    with tempfile.TemporaryDirectory(prefix="vmctl-seed-") as tmp:
+        iso = build_seed_iso(Path(tmp) / "seed.iso", instance_id=plan.spec.uuid or plan.spec.name,
+                             hostname=plan.spec.name, user_data=plan.user_data)
+        pool.create_volume(volume_xml(plan.seed_volume, iso.stat().st_size, "raw"))
+        undo.callback(pool.delete_volume, plan.seed_volume)
+        pool.upload(plan.seed_volume, iso)
+
+
+def preview_xml(host: Host, pools: PoolRef, req: CreateRequest) -> str:
+    """The domain XML a create of ``req`` would define, changing nothing (a placeholder
+    image stands in where the image is not imported yet)."""
+    pool = pools.find()
+    pool_path = pools.effective_path
+    image_name = req.image or TINY
+    store = ImageStore(pool) if pool is not None else None
+    template = load_template(req.template) if req.template else None
+    if store is not None and store.exists(image_name):
+        image = store.get(image_name)
+    else:
+        direct = image_name == TINY if template is None else template.direct_boot
+        image = placeholder_image(image_name, pool_path, direct=direct)
+    template = template or load_template(default_template_name(image))
+    decision, virt = choose_accel(host, req.accel, nested=req.nested)
+    spec = resolve_spec(req, image, template, decision, virt.cpu_flag, pool_path, mac=random_mac(),
+                        ssh_port=PORT_RANGE.start)
+    return render_domain(template.xml, spec, source=f"template {template.name!r}")

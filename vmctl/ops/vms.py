@@ -1,0 +1,215 @@
+"""VM use cases: list, inspect and drive the lifecycle. They return results and
+raise vmctl errors; they never print. Creating a VM is in :mod:`vmctl.ops.create`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from vmctl.errors import Conflict, Timeout
+from vmctl.guest.boot import wait_for_console
+from vmctl.libvirtxml.edits import with_ssh_port
+from vmctl.libvirtxml.facts import parse_domain
+from vmctl.libvirtxml.metadata import VMCTL_NS, VMCTL_PREFIX, metadata_xml
+from vmctl.local.net import port_is_free
+from vmctl.ops.images import ImageStore
+from vmctl.ops.pool import PoolRef
+from vmctl.policy.ports import pick_ssh_port
+from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
+from vmctl.spec.domain import VmMeta
+from vmctl.spec.names import check_name
+from vmctl.ssh.keys import fingerprint
+from vmctl.virt import domains
+from vmctl.virt.domains import Domain, DomainRecord
+from vmctl.virt.host import Host
+from vmctl.virt.storage import volume_by_path
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    target: str
+    device: str
+    path: str
+    format: str
+    size: int | None
+    allocation: int | None
+    base_image: str | None
+
+
+@dataclass(frozen=True)
+class VmInfo:
+    name: str
+    uuid: str
+    state: str
+    vcpus: int
+    memory_mib: int
+    accel: str
+    accel_reason: str
+    template: str
+    image: str
+    ssh_user: str
+    ssh_port: int | None
+    ssh_host_key: str
+    ssh_host_key_fingerprint: str
+    ssh_key_path: str
+    disks: list[DiskInfo]
+    managed: bool
+    boot_seconds: float | None = None
+    ssh_ready_seconds: float | None = None
+    console_tail: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Vms:
+    """VM use cases on one host and vmctl's pool there."""
+
+    def __init__(self, host: Host, pools: PoolRef) -> None:
+        self.host = host
+        self.pools = pools
+
+    # --- reading -----------------------------------------------------------
+    def list(self) -> list[VmInfo]:
+        return [vm_info(self.host, r) for r in domains.list_all(self.host)]
+
+    def info(self, name: str) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        return vm_info(self.host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+
+    def info_meta(self, name: str) -> VmMeta:
+        return parse_domain(domains.lookup(self.host, check_name(name)).xml(inactive=True)).meta
+
+    # --- lifecycle -----------------------------------------------------------
+    def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        if dom.is_active():
+            raise_state(name, "running", "start")
+        facts = parse_domain(dom.xml())
+        if facts.meta.ssh_port and self.host.is_local and not port_is_free(facts.meta.ssh_port):
+            dom = self._move_ssh_port(dom, facts.meta.ssh_port)
+        marker = None
+        if wait_boot and facts.meta.image and (pool := self.pools.find()) is not None:
+            marker = ImageStore(pool).get(facts.meta.image).boot_marker
+        accel = accel_of_domain_type(facts.domain_type)
+        seconds, tail = start_watched(dom, marker, timeout or boot_timeout(accel))
+        return replace(self.info(name), boot_seconds=seconds, console_tail=tail)
+
+    def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
+        """Something else took the VM's forward port while it was off: pick a free
+        one and redefine (the endpoint is re-read from the metadata on every use)."""
+        port = pick_ssh_port(used_ssh_ports(self.host) | {busy}, is_free=port_is_free)
+        return domains.define(self.host, with_ssh_port(dom.xml(inactive=True), port))
+
+    def stop(self, name: str, *, force: bool = False, timeout: float = STOP_TIMEOUT) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        if not dom.is_active():
+            raise_state(name, "shut off", "stop")
+        if force:
+            dom.destroy()
+        else:
+            dom.shutdown()
+            try:
+                dom.wait_for_state({"shut-off"}, timeout)
+            except Timeout:
+                raise Timeout(f"{name} did not shut down within {timeout:.0f} s",
+                              hint="the guest ignored the ACPI power button; use `vmctl stop --force`") from None
+        return self.info(name)
+
+    def reboot(self, name: str) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        if not dom.is_active():
+            raise_state(name, "shut off", "reboot")
+        dom.reboot()
+        return self.info(name)
+
+    def destroy(self, name: str) -> VmInfo:
+        dom = domains.lookup(self.host, check_name(name))
+        dom.destroy()
+        return self.info(name)
+
+    def delete(self, name: str) -> list[str]:
+        """Power off, undefine and remove the VM's own volumes; returns their paths."""
+        dom = domains.lookup(self.host, check_name(name))
+        facts = parse_domain(dom.xml(inactive=True))
+        pool = self.pools.find()
+        own = [d.path for d in facts.disks if pool is not None and _is_own_volume(d.path, pool.path, name)]
+        dom.destroy()
+        dom.undefine()
+        for path in own:
+            vol = Path(path).name
+            if pool is not None and pool.has_volume(vol):
+                pool.delete_volume(vol)
+        return own
+
+    def update_meta(self, name: str, **changes: object) -> VmMeta:
+        """Change vmctl's metadata of a VM (persistent config, and live if running)."""
+        dom = domains.lookup(self.host, check_name(name))
+        facts = parse_domain(dom.xml(inactive=True))
+        meta = replace(facts.meta, **changes)  # type: ignore[arg-type]
+        dom.set_metadata(metadata_xml(meta, accel_of_domain_type(facts.domain_type)), VMCTL_NS, VMCTL_PREFIX)
+        return meta
+
+    def console(self, name: str):  # -> ConsoleStream
+        dom = domains.lookup(self.host, check_name(name))
+        if not dom.is_active():
+            raise_state(name, "shut off", "attach to the console of")
+        return dom.open_console()
+
+
+def vm_info(host: Host, record: DomainRecord) -> VmInfo:
+    facts = parse_domain(record.xml)
+    disks = []
+    for disk in facts.disks:
+        vol = volume_by_path(host, disk.path) if disk.path else None
+        base = _image_of_volume(Path(vol.backing_path).name) if vol and vol.backing_path else None
+        disks.append(DiskInfo(disk.target, disk.device, disk.path, disk.format,
+                              vol.capacity if vol else None, vol.allocation if vol else None, base))
+    meta = facts.meta
+    return VmInfo(
+        name=record.name, uuid=record.uuid, state=record.state, vcpus=facts.vcpus,
+        memory_mib=facts.memory_mib, accel=facts.accel, accel_reason=meta.accel_reason,
+        template=meta.template, image=meta.image, ssh_user=meta.ssh_user,
+        ssh_port=meta.ssh_port, ssh_host_key=meta.ssh_host_key,
+        ssh_host_key_fingerprint=fingerprint(meta.ssh_host_key) if meta.ssh_host_key else "",
+        ssh_key_path=meta.ssh_key_path, disks=disks, managed=facts.managed,
+    )
+
+
+def used_ssh_ports(host: Host) -> set[int]:
+    """Forward ports of every VM on the host, running or not (they would clash at start)."""
+    ports = (parse_domain(r.xml).meta.ssh_port for r in domains.list_all(host))
+    return {p for p in ports if p}
+
+
+def start_watched(dom: Domain, marker: str | None, timeout: float) -> tuple[float | None, list[str]]:
+    """Start the domain; with ``marker``, wait until it shows on the console and
+    return (seconds, last console lines)."""
+    if marker is None:
+        dom.start()
+        return None, []
+    # Start paused and attach the console before the first instruction runs,
+    # so not one line of boot output is lost.
+    dom.start(paused=True)
+    console = dom.open_console()
+    try:
+        started = time.monotonic()
+        dom.resume()
+        return wait_for_console(console, marker, timeout, started, dom.name)
+    finally:
+        console.close()
+
+
+def raise_state(name: str, state: str, action: str) -> None:
+    raise Conflict(f"cannot {action} {name}: it is {state}", hint=f"see `vmctl info {name}`")
+
+
+def _image_of_volume(volume: str) -> str | None:
+    stem, dot, _ext = volume.rpartition(".")
+    return stem[: -len(".base")] if dot and stem.endswith(".base") else None
+
+
+def _is_own_volume(path: str, pool_path: str, name: str) -> bool:
+    p = Path(path)
+    return str(p.parent) == pool_path and p.name.startswith(f"{name}-") and ".base." not in p.name

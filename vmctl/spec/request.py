@@ -1,0 +1,34 @@
+"""What a user asks ``create`` for, before vmctl resolves it into a DomainSpec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vmctl.spec.domain import Accel
+from vmctl.spec.names import check_name
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    name: str
+    image: str | None = None
+    template: str | None = None
+    cpus: int = 1
+    memory_mib: int = 512
+    disk_bytes: int | None = None
+    accel: Accel | None = None
+    nested: bool = False
+    start: bool = True
+    wait_boot: bool = False
+    boot_timeout: float | None = None
+    user: str | None = None
+    ssh_key: Path | None = None      # private key to log in with (default: vmctl's own)
+    user_data: Path | None = None    # the user's cloud-config, merged with vmctl's keys
+    network: str | None = None       # attach to this libvirt network instead of a user-mode NIC
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        for ref, what in ((self.image, "image"), (self.user, "user"), (self.network, "network")):
+            if ref is not None:
+                check_name(ref, what)
