@@ -1,3 +1,3 @@
-from vmctl.cli.app import main
+from vmctl.cli.main import main
 
 main()

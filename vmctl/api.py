@@ -13,7 +13,6 @@ callbacks the caller passes.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,13 +23,13 @@ from typing import TYPE_CHECKING
 from vmctl.errors import InvalidInput
 from vmctl.ops.pool import DEFAULT_POOL, DEFAULT_POOL_PATH, PoolRef
 from vmctl.ops.vms import VmInfo, Vms
-from vmctl.spec.domain import Accel
-from vmctl.spec.request import CreateRequest
 from vmctl.spec.units import MiB, format_size, parse_size
 from vmctl.virt.host import Host
 
 if TYPE_CHECKING:
     from vmctl.guest.access import GuestAccess
+    from vmctl.spec.domain import Accel
+    from vmctl.spec.request import CreateRequest
     from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.host import HostInfo
     from vmctl.ops.images import ImageStore
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Vmctl", "VmInfo", "format_size", "format_summary"]
 
-log = logging.getLogger("vmctl")
 LineWriter = Callable[[str], None]
 
 
@@ -50,7 +48,9 @@ def format_summary(summary: "FanOutSummary") -> list[str]:
     return table(summary)
 
 
-def _accel(value: str | Accel | None) -> Accel | None:
+def _accel(value: "str | Accel | None") -> "Accel | None":
+    from vmctl.spec.domain import Accel
+
     if value is None or isinstance(value, Accel):
         return value
     try:
@@ -170,7 +170,9 @@ class Vmctl:
                  memory: str | int = "512M", disk: str | int | None = None, accel: str | Accel | None = None,
                  nested: bool = False, start: bool = True, wait_boot: bool = False,
                  timeout: float | None = None, user: str | None = None, ssh_key: str | Path | None = None,
-                 user_data: str | Path | None = None, network: str | None = None) -> CreateRequest:
+                 user_data: str | Path | None = None, network: str | None = None) -> "CreateRequest":
+        from vmctl.spec.request import CreateRequest
+
         return CreateRequest(
             name=name, image=image, template=template, cpus=cpus, memory_mib=_memory_mib(memory),
             disk_bytes=_disk_bytes(disk), accel=_accel(accel), nested=nested, start=start,
@@ -228,7 +230,9 @@ class Vmctl:
         from vmctl.guest.access import GuestAccess
 
         if insecure:
-            log.warning("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
+            import logging
+
+            logging.getLogger("vmctl").warning("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
         return GuestAccess(self.host, insecure=insecure)
 
     def running_vm_names(self) -> list[str]:

@@ -8,7 +8,6 @@ lxml or paramiko.
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -16,9 +15,10 @@ import typer
 from typer.core import TyperGroup
 
 from vmctl import __version__
-from vmctl.cli.output import OutputClosed, emit_json
+from vmctl.cli.output import report_error
+from vmctl.cli.report import closed_pipe, run_reporting
 from vmctl.cli.state import CliState
-from vmctl.errors import BROKEN_PIPE_EXIT, INTERRUPTED_EXIT, USAGE_ERROR_EXIT, VmctlError, exit_code_for
+from vmctl.errors import INTERRUPTED_EXIT, USAGE_ERROR_EXIT
 
 # name -> (module under vmctl.cli.commands, one-line help). A module's typer app either
 # is the noun group itself (its name is the module's name) or holds top-level verbs.
@@ -110,53 +110,36 @@ def run(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     own = _before_separator(args)
     state = CliState(debug="--debug" in own, json="--json" in own)
-    try:
-        result = app(args=args, prog_name="vmctl", standalone_mode=False, obj=state)
-        return result if isinstance(result, int) else 0
-    except VmctlError as exc:
-        if state.debug:
-            import traceback
 
-            traceback.print_exc()
-        _report(exc.to_dict(), state.json)
-        return exit_code_for(exc)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
-        sys.stderr.write("aborted\n")
-        return INTERRUPTED_EXIT
-    except click.ClickException as exc:  # usage errors: bad option, missing argument
-        code = getattr(exc, "exit_code", USAGE_ERROR_EXIT)
-        if state.json:
-            _report({"code": "usage", "exit_code": code, "message": exc.format_message(),
-                     "hint": "see `vmctl --help` or `vmctl COMMAND --help`"}, True)
-        else:
-            exc.show()
-        return code
-    except OutputClosed:
-        return _closed_pipe()
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return INTERRUPTED_EXIT
-    finally:
-        state.close()
-
-
-def _report(error: dict[str, object], wants_json: bool) -> None:
-    if wants_json:
-        emit_json({"error": error})
-    else:
-        sys.stderr.write(f"error: {error['message']}\n")
-        if error.get("hint"):
-            sys.stderr.write(f"hint: {error['hint']}\n")
+    def body() -> int:
+        try:
+            result = app(args=args, prog_name="vmctl", standalone_mode=False, obj=state)
+            return result if isinstance(result, int) else 0
+        except click.exceptions.Exit as exc:
+            return exc.exit_code
+        except click.exceptions.Abort:
+            sys.stderr.write("aborted\n")
+            return INTERRUPTED_EXIT
+        except click.ClickException as exc:  # usage errors: bad option, missing argument
+            code = getattr(exc, "exit_code", USAGE_ERROR_EXIT)
+            if state.json:
+                report_error({"code": "usage", "exit_code": code, "message": exc.format_message(),
+                              "hint": "see `vmctl --help` or `vmctl COMMAND --help`"}, True)
+            else:
+                exc.show()
+            return code
+        finally:
+            state.close()
+    return run_reporting(body, state)
 
 
 def main() -> None:
+    """The full CLI (``vmctl.cli.main`` tries the fast path first)."""
     try:
         code = run()
         sys.stdout.flush()
     except BrokenPipeError:  # the last buffered output met a closed pipe
-        code = _closed_pipe()
+        code = closed_pipe()
     except Exception:  # a bug, not a user error: say so, and keep the traceback
         import traceback
 
@@ -164,12 +147,3 @@ def main() -> None:
         sys.stderr.write("error: internal error in vmctl (a bug); please report it with the traceback above\n")
         code = 1
     sys.exit(code)
-
-
-def _closed_pipe() -> int:
-    """The reader of our output went away (``vmctl list | head -1``): end quietly.
-    stdout is pointed at /dev/null so the interpreter's final flush cannot fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-    return BROKEN_PIPE_EXIT

@@ -55,3 +55,13 @@ def note(text: str) -> None:
         sys.stderr.flush()
     except BrokenPipeError:
         raise OutputClosed() from None
+
+
+def report_error(error: dict[str, object], wants_json: bool) -> None:
+    """An error as ``{"error": {...}}`` on stdout (--json), else ``error:`` and ``hint:`` on stderr."""
+    if wants_json:
+        emit_json({"error": error})
+    else:
+        note(f"error: {error['message']}")
+        if error.get("hint"):
+            note(f"hint: {error['hint']}")

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import click
-
 if TYPE_CHECKING:
     from vmctl.api import Vmctl
 
@@ -62,6 +60,8 @@ def _log_to_stderr() -> None:
 
 def state() -> CliState:
     """The state of the running invocation (from click's context stack)."""
+    import click  # not at import time: the fast path (vmctl.cli.main) never loads click
+
     ctx = click.get_current_context()
     found = ctx.find_object(CliState)
     if found is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from vmctl.libvirtxml.metadata import VMCTL_NS, read_metadata
 from vmctl.libvirtxml.safe import parse_untrusted
-from vmctl.spec.domain import VmMeta
+from vmctl.spec.meta import VmMeta
 
 _V = f"{{{VMCTL_NS}}}"
 

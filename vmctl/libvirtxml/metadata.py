@@ -10,10 +10,14 @@ is one new line here.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from vmctl.spec.domain import Accel, VmMeta
+from vmctl.spec.meta import VmMeta
+
+if TYPE_CHECKING:
+    from vmctl.spec.domain import Accel
 
 VMCTL_NS = "https://vmctl.dev/xmlns/vm/1"
 VMCTL_PREFIX = "vmctl"
@@ -43,7 +47,7 @@ FIELDS: tuple[MetaField, ...] = (
 assert {f.attr for f in FIELDS} == {f.name for f in fields(VmMeta)}, "every VmMeta field needs a MetaField"
 
 
-def metadata_element(meta: VmMeta, accel: Accel, *, qualified: bool = True) -> etree._Element:
+def metadata_element(meta: VmMeta, accel: "Accel", *, qualified: bool = True) -> etree._Element:
     """``<vmctl:vm>`` for ``meta``. With ``qualified=False`` children are unqualified, as
     libvirt's setMetadata wants them (it puts the namespace on the element itself)."""
     ns = _V if qualified else ""
@@ -55,7 +59,7 @@ def metadata_element(meta: VmMeta, accel: Accel, *, qualified: bool = True) -> e
     return vm
 
 
-def metadata_xml(meta: VmMeta, accel: Accel) -> str:
+def metadata_xml(meta: VmMeta, accel: "Accel") -> str:
     """The metadata element alone, for libvirt's setMetadata."""
     return etree.tostring(metadata_element(meta, accel, qualified=False), encoding="unicode")
 

@@ -7,23 +7,23 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from vmctl.errors import Conflict, Timeout
-from vmctl.guest.boot import wait_for_console
-from vmctl.libvirtxml.edits import with_ssh_port
 from vmctl.libvirtxml.facts import parse_domain
-from vmctl.libvirtxml.metadata import VMCTL_NS, VMCTL_PREFIX, metadata_xml
-from vmctl.local.net import port_is_free
-from vmctl.ops.images import ImageStore
-from vmctl.ops.pool import PoolRef
-from vmctl.policy.ports import pick_ssh_port
 from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
-from vmctl.spec.domain import VmMeta
 from vmctl.spec.names import check_name
-from vmctl.ssh.keys import fingerprint
 from vmctl.virt import domains
 from vmctl.virt.domains import Domain, DomainRecord
-from vmctl.virt.host import Host
 from vmctl.virt.storage import volume_by_path
+
+if TYPE_CHECKING:
+    from vmctl.ops.pool import PoolRef
+    from vmctl.spec.domain import VmMeta
+    from vmctl.virt.host import Host
+
+# Reading (list, info) is what scripts call most: what only the lifecycle needs is
+# imported inside the methods that need it.
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class VmInfo:
 class Vms:
     """VM use cases on one host and vmctl's pool there."""
 
-    def __init__(self, host: Host, pools: PoolRef) -> None:
+    def __init__(self, host: "Host", pools: "PoolRef") -> None:
         self.host = host
         self.pools = pools
 
@@ -78,7 +78,7 @@ class Vms:
         dom = domains.lookup(self.host, check_name(name))
         return vm_info(self.host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
 
-    def info_meta(self, name: str) -> VmMeta:
+    def info_meta(self, name: str) -> "VmMeta":
         return parse_domain(domains.lookup(self.host, check_name(name)).xml(inactive=True)).meta
 
     # --- lifecycle -----------------------------------------------------------
@@ -86,6 +86,9 @@ class Vms:
         dom = domains.lookup(self.host, check_name(name))
         if dom.is_active():
             raise_state(name, "running", "start")
+        from vmctl.local.net import port_is_free
+        from vmctl.ops.images import ImageStore
+
         facts = parse_domain(dom.xml())
         if facts.meta.ssh_port and self.host.is_local and not port_is_free(facts.meta.ssh_port):
             dom = self._move_ssh_port(dom, facts.meta.ssh_port)
@@ -99,6 +102,10 @@ class Vms:
     def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
         """Something else took the VM's forward port while it was off: pick a free
         one and redefine (the endpoint is re-read from the metadata on every use)."""
+        from vmctl.libvirtxml.edits import with_ssh_port
+        from vmctl.local.net import port_is_free
+        from vmctl.policy.ports import pick_ssh_port
+
         port = pick_ssh_port(used_ssh_ports(self.host) | {busy}, is_free=port_is_free)
         return domains.define(self.host, with_ssh_port(dom.xml(inactive=True), port))
 
@@ -143,8 +150,10 @@ class Vms:
                 pool.delete_volume(vol)
         return own
 
-    def update_meta(self, name: str, **changes: object) -> VmMeta:
+    def update_meta(self, name: str, **changes: object) -> "VmMeta":
         """Change vmctl's metadata of a VM (persistent config, and live if running)."""
+        from vmctl.libvirtxml.metadata import VMCTL_NS, VMCTL_PREFIX, metadata_xml
+
         dom = domains.lookup(self.host, check_name(name))
         facts = parse_domain(dom.xml(inactive=True))
         meta = replace(facts.meta, **changes)  # type: ignore[arg-type]
@@ -158,7 +167,7 @@ class Vms:
         return dom.open_console()
 
 
-def vm_info(host: Host, record: DomainRecord) -> VmInfo:
+def vm_info(host: "Host", record: DomainRecord) -> VmInfo:
     facts = parse_domain(record.xml)
     disks = []
     for disk in facts.disks:
@@ -172,12 +181,20 @@ def vm_info(host: Host, record: DomainRecord) -> VmInfo:
         memory_mib=facts.memory_mib, accel=facts.accel, accel_reason=meta.accel_reason,
         template=meta.template, image=meta.image, ssh_user=meta.ssh_user,
         ssh_port=meta.ssh_port, ssh_host_key=meta.ssh_host_key,
-        ssh_host_key_fingerprint=fingerprint(meta.ssh_host_key) if meta.ssh_host_key else "",
+        ssh_host_key_fingerprint=_fingerprint(meta.ssh_host_key),
         ssh_key_path=meta.ssh_key_path, disks=disks, managed=facts.managed,
     )
 
 
-def used_ssh_ports(host: Host) -> set[int]:
+def _fingerprint(public_line: str) -> str:
+    if not public_line:
+        return ""
+    from vmctl.ssh.keys import fingerprint
+
+    return fingerprint(public_line)
+
+
+def used_ssh_ports(host: "Host") -> set[int]:
     """Forward ports of every VM on the host, running or not (they would clash at start)."""
     ports = (parse_domain(r.xml).meta.ssh_port for r in domains.list_all(host))
     return {p for p in ports if p}
@@ -189,6 +206,8 @@ def start_watched(dom: Domain, marker: str | None, timeout: float) -> tuple[floa
     if marker is None:
         dom.start()
         return None, []
+    from vmctl.guest.boot import wait_for_console
+
     # Start paused and attach the console before the first instruction runs,
     # so not one line of boot output is lost.
     dom.start(paused=True)

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from vmctl.errors import InvalidInput
+from vmctl.spec.meta import VmMeta
 from vmctl.spec.names import MAC_RE, check_name
+
+__all__ = ["Accel", "DirectBoot", "DiskSpec", "DomainSpec", "NicSpec", "VmMeta"]
 
 MIN_MEMORY_MIB = 64
 MAX_VCPUS = 256
@@ -80,20 +83,6 @@ class DirectBoot:
     kernel: str
     initrd: str
     cmdline: str
-
-
-@dataclass(frozen=True)
-class VmMeta:
-    """vmctl's own facts about a VM, kept in the domain's <metadata>."""
-
-    image: str = ""
-    template: str = ""
-    accel_reason: str = ""
-    ssh_user: str = "root"
-    ssh_port: int | None = None
-    ssh_host_key: str = ""   # the guest's pinned public host key ("ssh-ed25519 AAAA...")
-    ssh_key_path: str = ""   # the private key vmctl logs in with, if not the default
-    provisioned: tuple[str, ...] = ()  # keys of completed provisioning steps
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from urllib.parse import urlsplit
 from dataclasses import dataclass
 
 import libvirt
@@ -83,6 +82,8 @@ class Host:
     @property
     def is_local(self) -> bool:
         """True when the URI names this machine over a local transport."""
+        from urllib.parse import urlsplit
+
         parsed = urlsplit(self.uri)
         transport = parsed.scheme.partition("+")[2]
         return parsed.hostname in (None, "localhost") and transport in ("", "unix")

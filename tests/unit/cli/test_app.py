@@ -112,3 +112,31 @@ def test_library_warnings_reach_stderr_through_the_cli(capsys):
     assert run(["-c", "test:///default", "exec", "--insecure", "ghost", "--", "true"]) == 4
     err = capsys.readouterr().err
     assert "warning: --insecure: the guest's SSH host key is NOT checked" in err
+
+
+def test_fast_path_parses_only_the_simple_forms():
+    from vmctl.cli.main import parse_fast
+
+    assert parse_fast(["list"]) == (None, "list", None, False)
+    assert parse_fast(["-c", "test:///default", "list", "--json"]) == ("test:///default", "list", None, True)
+    assert parse_fast(["--connect=qemu:///system", "info", "web1", "--json"]) == ("qemu:///system", "info",
+                                                                                  "web1", True)
+    for args in (["list", "--help"], ["info"], ["info", "a", "b"], ["list", "--json", "--json"], ["--debug", "list"],
+                 ["list", "-q"], ["create", "x"], ["-c", "--json", "list"], []):
+        assert parse_fast(args) is None, args
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "--json"], ["info", "test"], ["info", "test", "--json"],
+                                  ["info", "ghost"], ["info", "ghost", "--json"]])
+def test_fast_path_prints_exactly_what_the_full_cli_prints(argv):
+    """The same views and errors through both doors (the test driver's domain 'test' has no vmctl metadata)."""
+    args = ["-c", "test:///default", *argv]
+    fast = subprocess.run([PY, "-m", "vmctl", *args], capture_output=True, text=True, timeout=60)
+    full = subprocess.run([PY, "-c", "import sys; from vmctl.cli.app import main; main()", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (full.returncode, full.stdout, full.stderr)
+    assert "typer" not in subprocess.run(
+        [PY, "-c", "import sys, runpy; sys.argv=['vmctl', *sys.argv[1:]]\n"
+                   "try: runpy.run_module('vmctl', run_name='__main__')\n"
+                   "except SystemExit: pass\nprint(' '.join(sys.modules), file=sys.stderr)", *args],
+        capture_output=True, text=True, timeout=60).stderr.split()

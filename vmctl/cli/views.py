@@ -1,0 +1,51 @@
+"""How VMs are shown: the `info` block and the `list` table (no typer here, so the
+fast path of the reading commands can use the same views)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from vmctl.cli.output import emit_json, line, table
+
+if TYPE_CHECKING:
+    from vmctl.api import VmInfo
+
+
+def format_size(nbytes: int) -> str:
+    from vmctl.api import format_size as fmt
+
+    return fmt(nbytes)
+
+
+def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False) -> None:
+    if json_out:
+        emit_json(vm.to_dict())
+        return
+    if quiet:
+        return
+    for key, value in [("Name", vm.name), ("UUID", vm.uuid), ("State", vm.state), ("vCPUs", vm.vcpus),
+                       ("Memory", f"{vm.memory_mib} MiB"), ("Accelerator", f"{vm.accel} ({vm.accel_reason})"),
+                       ("Image", vm.image or "-"), ("Template", vm.template or "-"),
+                       ("SSH", f"{vm.ssh_user}@127.0.0.1:{vm.ssh_port}" if vm.ssh_port else "-"),
+                       ("Host key", vm.ssh_host_key_fingerprint or "- (not pinned)")]:
+        line(f"{key + ':':<13} {value}")
+    for disk in vm.disks:
+        size = format_size(disk.size) if disk.size else "?"
+        base = f", base {disk.base_image}" if disk.base_image else ""
+        line(f"{'Disk ' + disk.target + ':':<13} {disk.path} ({disk.device}, {size}{base})")
+    if vm.boot_seconds is not None:
+        line(f"{'Booted in:':<13} {vm.boot_seconds:.1f} s; console:")
+        for text in vm.console_tail:
+            line(f"  | {text}")
+    if vm.ssh_ready_seconds is not None:
+        line(f"{'SSH ready:':<13} {vm.ssh_ready_seconds:.1f} s after boot")
+
+
+def show_vms(vms: Sequence["VmInfo"], json_out: bool) -> None:
+    if json_out:
+        emit_json([vm.to_dict() for vm in vms])
+        return
+    table(["NAME", "STATE", "CPUS", "MEMORY", "ACCEL", "IMAGE", "SSH"],
+          [(v.name, v.state, v.vcpus, f"{v.memory_mib}M", v.accel, v.image or "-",
+            f"127.0.0.1:{v.ssh_port}" if v.ssh_port else "-") for v in vms])

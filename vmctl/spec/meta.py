@@ -1,0 +1,19 @@
+"""vmctl's own facts about a VM (kept in the domain's metadata; see libvirtxml/metadata.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class VmMeta:
+    """vmctl's own facts about a VM, kept in the domain's <metadata>."""
+
+    image: str = ""
+    template: str = ""
+    accel_reason: str = ""
+    ssh_user: str = "root"
+    ssh_port: int | None = None
+    ssh_host_key: str = ""   # the guest's pinned public host key ("ssh-ed25519 AAAA...")
+    ssh_key_path: str = ""   # the private key vmctl logs in with, if not the default
+    provisioned: tuple[str, ...] = ()  # keys of completed provisioning steps
