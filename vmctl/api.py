@@ -136,13 +136,13 @@ class Vmctl:
     def images(self) -> "ImageStore":
         from vmctl.ops.images import ImageStore
 
-        return ImageStore(self.pool)
+        return ImageStore(self.host, self.pool)
 
     def list_images(self) -> list["Image"]:
         from vmctl.ops.images import ImageStore
 
         pool = self.pools.find()
-        return ImageStore(pool).list() if pool is not None else []
+        return ImageStore(self.host, pool).list() if pool is not None else []
 
     def import_image(self, path: str | Path, *, name: str | None = None, fmt: str | None = None,
                      default_user: str = "") -> "Image":
@@ -156,7 +156,7 @@ class Vmctl:
     def build_tiny(self, *, cache_root: Path | None = None,
                    progress: Callable[[str], None] | None = None) -> tuple["Image", bool]:
         """Build (cached) and import the embedded guest image ``tiny``."""
-        from vmctl.ops.images import ensure_tiny
+        from vmctl.ops.tiny import ensure_tiny
         from vmctl.virt import domains
 
         if cache_root is None:

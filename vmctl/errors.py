@@ -87,6 +87,16 @@ class HostKeyMismatch(GuestError):
     code = "host-key-mismatch"
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM or SIGHUP: the operation unwinds exactly as for Ctrl-C, and
+    vmctl exits with 128 + the signal number (130, 143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
 # The one table of exit codes. 1 is an unexpected internal error, 2 is a
 # command-line usage error (typer/click's own convention).
 EXIT_CODES: dict[type[VmctlError], int] = {
@@ -104,7 +114,8 @@ EXIT_CODES: dict[type[VmctlError], int] = {
 }
 INTERNAL_ERROR_EXIT = 1
 USAGE_ERROR_EXIT = 2
-INTERRUPTED_EXIT = 130   # Ctrl-C (128 + SIGINT)
+INTERRUPTED_EXIT = 130   # Ctrl-C (128 + SIGINT); SIGTERM 143, SIGHUP 129 (see Interrupted)
+GUEST_COMMAND_FAILURE_EXIT = 255  # exec/run: vmctl or the SSH transport failed (as ssh(1) does)
 BROKEN_PIPE_EXIT = 141   # stdout's reader went away (128 + SIGPIPE), e.g. `vmctl list | head -1`
 
 

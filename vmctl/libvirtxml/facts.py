@@ -17,6 +17,7 @@ class DiskFacts:
     path: str
     format: str
     device: str
+    backing: tuple[str, ...] = ()  # the backing chain libvirt reports (running domains), nearest first
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def parse_domain(xml: str | bytes) -> DomainFacts:
             path=(source.get("file") or source.get("dev") or "") if source is not None else "",
             format=driver.get("type", "") if driver is not None else "",
             device=disk.get("device", "disk"),
+            backing=tuple(p for s in disk.iterfind(".//backingStore/source")
+                          if (p := s.get("file") or s.get("dev"))),
         ))
     vm = root.find(f"metadata/{_V}vm")
     meta = read_metadata(vm)

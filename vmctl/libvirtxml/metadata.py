@@ -43,6 +43,7 @@ FIELDS: tuple[MetaField, ...] = (
     MetaField("ssh_key_path", "ssh", "key"),
     MetaField("ssh_host_key", "ssh/hostkey"),
     MetaField("provisioned", "provisioned", kind=tuple, item=("step", "key")),
+    MetaField("volumes", "volumes", kind=tuple, item=("volume", "name")),
 )
 assert {f.attr for f in FIELDS} == {f.name for f in fields(VmMeta)}, "every VmMeta field needs a MetaField"
 

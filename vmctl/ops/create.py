@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import tempfile
 import uuid as uuidlib
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vmctl.errors import InsufficientResources, InvalidInput
+from vmctl.errors import Conflict, InsufficientResources, InvalidInput
 from vmctl.guest.boot import check_console_fingerprint
 from vmctl.libvirtxml.domain import render_domain
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.net import port_is_free
+from vmctl.local.testhooks import checkpoint
 from vmctl.ops.host import choose_accel
 from vmctl.ops.images import ImageStore
+from vmctl.ops.operation import Operation
 from vmctl.ops.pool import PoolRef
 from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name
 from vmctl.ops.templates import Template, load_template
@@ -69,7 +70,7 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
     """Gather facts, resolve the spec, render and validate the XML and the seed's
     cloud-config. Reads only."""
     domains.ensure_absent(host, req.name)
-    image = ImageStore(pool).get(req.image or TINY)
+    image = ImageStore(host, pool).get(req.image or TINY)
     template = load_template(req.template or default_template_name(image))
     disk_bytes = req.disk_bytes or image.virtual_size
     if disk_bytes < image.virtual_size:
@@ -99,27 +100,47 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
 
 
 def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
-    """Make volumes and seed, define, start and wait; on any failure nothing is left."""
+    """Make volumes and seed, define, start and wait, under the name's lock and
+    intent record; on any failure or signal nothing is left."""
     req = plan.request
-    with ExitStack() as undo:
+    with Operation(host, pool, "create", req.name) as op:
+        _check_free(host, pool, plan)  # again, now that the name is locked
+        checkpoint("create:locked")
+        op.will("volume", plan.disk_volume)
         pool.create_volume(volume_xml(plan.disk_volume, plan.disk_bytes, "qcow2", backing_path=plan.image.path,
                                       backing_format=plan.image.format))
-        undo.callback(pool.delete_volume, plan.disk_volume)
-        _make_seed(undo, pool, plan)
+        op.on_undo(pool.delete_volume, plan.disk_volume)
+        checkpoint("create:disk")
+        op.will("volume", plan.seed_volume)
+        _make_seed(op, pool, plan)
+        checkpoint("create:seed")
+        op.will("domain", req.name, plan.spec.uuid or "")
         dom = domains.define(host, plan.xml)
-        undo.callback(dom.undefine)
+        op.on_undo(dom.undefine)
+        checkpoint("create:defined")
         boot_seconds, tail = None, []
         if req.start:
-            undo.callback(dom.destroy)
+            op.on_undo(dom.destroy)
             marker = plan.image.boot_marker if req.wait_boot else None
-            boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel))
+            boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel),
+                                               on_started=lambda: checkpoint("create:started"))
             check_console_fingerprint(tail, fingerprint(plan.host_key.public_line), req.name)
-        undo.pop_all()
+        checkpoint("create:ready")
+        op.commit()
     info = vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
     return replace(info, boot_seconds=boot_seconds, console_tail=tail)
 
 
-def _make_seed(undo: ExitStack, pool: Pool, plan: CreatePlan) -> None:
+def _check_free(host: Host, pool: Pool, plan: CreatePlan) -> None:
+    domains.ensure_absent(host, plan.request.name)
+    for volume in (plan.disk_volume, plan.seed_volume):
+        if pool.has_volume(volume):
+            raise Conflict(f"volume {volume} exists already in pool {pool.name}, and no VM named "
+                           f"{plan.request.name!r} owns it", hint=f"see `vmctl repair {plan.request.name}`; "
+                           "remove the volume with `virsh vol-delete` if it is nobody's")
+
+
+def _make_seed(op: Operation, pool: Pool, plan: CreatePlan) -> None:
     """The NoCloud seed, built in a private temp dir and uploaded as a 0600 volume
     (it holds the guest's private host key)."""
     from vmctl.guest.seed import build_seed_iso
@@ -128,7 +149,7 @@ def _make_seed(undo: ExitStack, pool: Pool, plan: CreatePlan) -> None:
         iso = build_seed_iso(Path(tmp) / "seed.iso", instance_id=plan.spec.uuid or plan.spec.name,
                              hostname=plan.spec.name, user_data=plan.user_data)
         pool.create_volume(volume_xml(plan.seed_volume, iso.stat().st_size, "raw"))
-        undo.callback(pool.delete_volume, plan.seed_volume)
+        op.on_undo(pool.delete_volume, plan.seed_volume)
         pool.upload(plan.seed_volume, iso)
 
 
@@ -138,7 +159,7 @@ def preview_xml(host: Host, pools: PoolRef, req: CreateRequest) -> str:
     pool = pools.find()
     pool_path = pools.effective_path
     image_name = req.image or TINY
-    store = ImageStore(pool) if pool is not None else None
+    store = ImageStore(host, pool) if pool is not None else None
     template = load_template(req.template) if req.template else None
     if store is not None and store.exists(image_name):
         image = store.get(image_name)

@@ -1,43 +1,56 @@
 """The image catalogue: read-only base images kept as volumes in vmctl's pool.
 
-An image NAME is a set of volumes: ``NAME.base.qcow2`` (or ``.raw``), for direct
-kernel boot ``NAME.base.vmlinuz`` and ``NAME.base.initrd``, and ``NAME.base.json``
-with its description, written last so a half-imported image is never listed.
+An image NAME is described by the volume ``NAME.base.json`` (written last, so a
+half-imported image is never listed), which names its disk volume
+(``NAME.base.qcow2`` or ``.raw``) and, for direct kernel boot, its kernel and
+initrd volumes. Two descriptions may name the same volumes: ``tiny`` names the
+newest build of the embedded guest, ``tiny-<recipe>`` each build (see ops.tiny).
+Imports and removals hold the lock ``image:NAME`` and keep an intent record.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 
-from vmctl.local import diskimage
 from vmctl.errors import Conflict, InsufficientResources, InvalidInput, NotFound
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.storage import volume_xml
+from vmctl.local import diskimage
+from vmctl.local.imageheader import HEAD_BYTES, inspect_pool_copy
+from vmctl.local.testhooks import checkpoint
+from vmctl.ops.operation import Operation
 from vmctl.spec.image import CLOUD_INIT_MARKER, TINY, Image
 from vmctl.spec.names import check_name
 from vmctl.spec.units import format_size
 from vmctl.virt.domains import DomainRecord
+from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
 BASE = ".base"
+JSON_SUFFIX = f"{BASE}.json"
 
 
 def volume_name(image: str, suffix: str) -> str:
     return f"{image}{BASE}.{suffix}"
 
 
+def lock_name(image: str) -> str:
+    """Images and VMs share the pool: an image's lock has a name no VM can have."""
+    return f"image:{image}"
+
+
 class ImageStore:
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, host: Host, pool: Pool) -> None:
+        self.host = host
         self.pool = pool
 
+    def names(self) -> list[str]:
+        return sorted(n[: -len(JSON_SUFFIX)] for n in self.pool.volume_names() if n.endswith(JSON_SUFFIX))
+
     def list(self) -> list[Image]:
-        suffix = f"{BASE}.json"
-        names = sorted(v.name[: -len(suffix)] for v in self.pool.volumes() if v.name.endswith(suffix))
-        return [self.get(n) for n in names]
+        return [self.get(n) for n in self.names()]
 
     def get(self, name: str) -> Image:
         check_name(name, "image")
@@ -58,49 +71,56 @@ class ImageStore:
         users = []
         for record in domains:
             facts = parse_domain(record.xml)
-            paths = {d.path for d in facts.disks}
+            paths = {p for d in facts.disks for p in (d.path, *d.backing)}
             boots_kernel = bool(image.kernel) and image.kernel in record.xml
             if paths & (backed | own) or facts.meta.image == image.name or boots_kernel:
                 users.append(record.name)
         return users
 
-    def import_file(
-        self,
-        path: Path,
-        *,
-        name: str | None = None,
-        fmt: str | None = None,
-        default_user: str = "",
-        boot_marker: str = CLOUD_INIT_MARKER,
-        direct: tuple[Path, Path, str] | None = None,
-        recipe_id: str = "",
-    ) -> Image:
-        """Copy an image file into the pool as a read-only base; all or nothing."""
+    def import_file(self, path: Path, *, name: str | None = None, fmt: str | None = None, default_user: str = "",
+                    boot_marker: str = CLOUD_INIT_MARKER, direct: tuple[Path, Path, str] | None = None,
+                    recipe_id: str = "", describe_as: str | None = None) -> Image:
+        """Copy an image file into the pool as a read-only base; all or nothing. The copy
+        in the pool, the one VMs will use, is what is inspected last."""
         name = check_name(name or _name_from_path(path), "image")
         if default_user:
             check_name(default_user, "user")
-        info = diskimage.inspect(path, fmt)
+        info = diskimage.inspect(path, fmt)  # early, clear errors before anything is copied
         if self.exists(name):
             raise Conflict(f"an image named {name!r} already exists", hint="pick --name or `vmctl image rm` it")
         extra = sum(p.stat().st_size for p in direct[:2]) if direct else 0
         self._check_space(path.stat().st_size + extra, f"image {name}")
-        with ExitStack() as undo:
-            disk = self._upload(undo, volume_name(name, info.format), path, info.format, info.virtual_size)
+        with Operation(self.host, self.pool, "image-import", lock_name(name)) as op:
+            if self.exists(name):
+                raise Conflict(f"an image named {name!r} already exists", hint="pick --name or `vmctl image rm` it")
+            checkpoint("image-import:locked")
+            disk = self._upload(op, volume_name(name, info.format), path, info.format, info.virtual_size)
+            checkpoint("image-import:uploaded")
+            self._verify_copy(volume_name(name, info.format), disk, info, source=str(path))
+            checkpoint("image-import:verified")
             kernel = initrd = cmdline = ""
             if direct:
-                kernel = self._upload(undo, volume_name(name, "vmlinuz"), direct[0], "raw")
-                initrd = self._upload(undo, volume_name(name, "initrd"), direct[1], "raw")
+                kernel = self._upload(op, volume_name(name, "vmlinuz"), direct[0], "raw")
+                initrd = self._upload(op, volume_name(name, "initrd"), direct[1], "raw")
                 cmdline = direct[2]
             image = Image(
-                name=name, format=info.format, path=disk, virtual_size=info.virtual_size,
+                name=describe_as or name, format=info.format, path=disk, virtual_size=info.virtual_size,
                 boot="direct" if direct else "disk", kernel=kernel, initrd=initrd, cmdline=cmdline,
                 default_user=default_user, boot_marker=boot_marker, source=str(path),
                 recipe_id=recipe_id, created=time.time(),
             )
-            meta = json.dumps(image.to_dict(), indent=1).encode()
-            self._upload(undo, volume_name(name, "json"), meta, "raw")
-            undo.pop_all()
+            self._describe(op, name, image)
+            checkpoint("image-import:described")
+            op.commit()
         return image
+
+    def describe(self, name: str, image: Image) -> None:
+        """(Re)write the description ``name`` (e.g. point ``tiny`` at a new build)."""
+        with Operation(self.host, self.pool, "image-describe", lock_name(name)) as op:
+            if self.exists(name):
+                self.pool.delete_volume(volume_name(name, "json"))
+            self._describe(op, name, image)
+            op.commit()
 
     def remove(self, name: str, domains: list[DomainRecord]) -> Image:
         image = self.get(name)
@@ -108,13 +128,20 @@ class ImageStore:
         if users:
             raise Conflict(f"image {name!r} is used by VM(s): {', '.join(users)}",
                            hint="delete those VMs first with `vmctl delete NAME`")
-        # The description goes first: an interrupted removal never leaves a listed, broken image.
-        self.pool.delete_volume(volume_name(name, "json"))
-        for suffix in ("qcow2", "raw", "vmlinuz", "initrd"):
-            vol = volume_name(name, suffix)
-            if self.pool.has_volume(vol):
-                self.pool.delete_volume(vol)
+        shared = {p for other in self.names() if other != name for p in self._paths(self.get(other))}
+        with Operation(self.host, self.pool, "image-rm", lock_name(name), finishes=True) as op:
+            # The description goes first: an interrupted removal never leaves a listed, broken image.
+            volumes = [volume_name(name, "json")] + [Path(p).name for p in self._paths(image) if p not in shared]
+            for volume in volumes:
+                op.will("volume", volume)
+            checkpoint("image-rm:recorded")
+            for volume in volumes:
+                if self.pool.has_volume(volume):
+                    self.pool.delete_volume(volume)
         return image
+
+    def _paths(self, image: Image) -> list[str]:
+        return [p for p in (image.path, image.kernel, image.initrd) if p and str(Path(p).parent) == self.pool.path]
 
     def _check_space(self, needed: int, what: str) -> None:
         self.pool.refresh()
@@ -126,13 +153,30 @@ class ImageStore:
                 hint="free space in the pool or use a smaller --disk",
             )
 
-    def _upload(self, undo: ExitStack, vol: str, source: Path | bytes, fmt: str,
-                capacity: int | None = None) -> str:
+    def _upload(self, op: Operation, vol: str, source: Path | bytes, fmt: str, capacity: int | None = None) -> str:
+        if self.pool.has_volume(vol):
+            raise Conflict(f"volume {vol} exists already in pool {self.pool.name}",
+                           hint="see `vmctl repair`; remove it with `virsh vol-delete` if it is nobody's")
         size = len(source) if isinstance(source, bytes) else source.stat().st_size
+        op.will("volume", vol)
         facts = self.pool.create_volume(volume_xml(vol, capacity or size, fmt, mode="0444"))
-        undo.callback(self.pool.delete_volume, vol)
+        op.on_undo(self.pool.delete_volume, vol)
         self.pool.upload(vol, source)
         return facts.path
+
+    def _verify_copy(self, vol: str, pool_path: str, info: diskimage.ImageFileInfo, *, source: str) -> None:
+        """The file may have changed between inspection and upload: inspect what landed."""
+        head = self.pool.download(vol, HEAD_BYTES)
+        inspect_pool_copy(head, info.format, info.virtual_size if info.format == "qcow2" else None,
+                          source=f"the copy of {source} in pool {self.pool.name}")
+        if self.host.is_local:  # qemu-img (under limits) on the very file VMs will use
+            copy = diskimage.inspect(Path(pool_path), info.format)
+            if copy.virtual_size != info.virtual_size:
+                raise InvalidInput(f"the copy of {source} in the pool differs from the file that was inspected "
+                                   "(it changed while it was being imported)", hint="import it again")
+
+    def _describe(self, op: Operation, name: str, image: Image) -> None:
+        self._upload(op, volume_name(name, "json"), json.dumps(image.to_dict(), indent=1).encode(), "raw")
 
 
 def _name_from_path(path: Path) -> str:
@@ -143,23 +187,3 @@ def _name_from_path(path: Path) -> str:
     if not stem:
         raise InvalidInput(f"cannot derive an image name from {path}", hint="give --name")
     return stem
-
-
-def ensure_tiny(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,
-                progress: Callable[[str], None] | None = None) -> tuple[Image, bool]:
-    """Build (cached) and import the embedded guest; returns (image, changed)."""
-    from vmctl.tinyguest import build_tiny_guest, recipe_id  # heavy and rarely needed
-
-    wanted = recipe_id()
-    if store.exists(TINY):
-        current = store.get(TINY)
-        if current.recipe_id == wanted:
-            return current, False
-        store.remove(TINY, domains)  # refuses, naming the VMs, if any still use the old build
-    guest = build_tiny_guest(cache_root, progress=progress)
-    image = store.import_file(
-        guest.rootfs, name=TINY, fmt="qcow2", default_user="root",
-        boot_marker=r"vmctl-guest: boot-finished", direct=(guest.kernel, guest.initrd, guest.cmdline),
-        recipe_id=guest.recipe_id,
-    )
-    return image, True

@@ -4,6 +4,7 @@ raise vmctl errors; they never print. Creating a VM is in :mod:`vmctl.ops.create
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -82,22 +83,32 @@ class Vms:
         return parse_domain(domains.lookup(self.host, check_name(name)).xml(inactive=True)).meta
 
     # --- lifecycle -----------------------------------------------------------
+    def _locked(self, op: str, name: str):
+        """The VM's lock for a lifecycle operation (an intent record without items)."""
+        from vmctl.ops.operation import Operation
+
+        return Operation(self.host, self.pools.ensure(), op, name)
+
     def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
         dom = domains.lookup(self.host, check_name(name))
-        if dom.is_active():
-            raise_state(name, "running", "start")
+        with self._locked("start", name):
+            seconds, tail = self._start(dom, wait_boot, timeout)
+        return replace(self.info(name), boot_seconds=seconds, console_tail=tail)
+
+    def _start(self, dom: Domain, wait_boot: bool, timeout: float | None) -> tuple[float | None, list[str]]:
         from vmctl.local.net import port_is_free
         from vmctl.ops.images import ImageStore
 
+        if dom.is_active():
+            raise_state(dom.name, "running", "start")
         facts = parse_domain(dom.xml())
         if facts.meta.ssh_port and self.host.is_local and not port_is_free(facts.meta.ssh_port):
             dom = self._move_ssh_port(dom, facts.meta.ssh_port)
         marker = None
         if wait_boot and facts.meta.image and (pool := self.pools.find()) is not None:
-            marker = ImageStore(pool).get(facts.meta.image).boot_marker
+            marker = ImageStore(self.host, pool).get(facts.meta.image).boot_marker
         accel = accel_of_domain_type(facts.domain_type)
-        seconds, tail = start_watched(dom, marker, timeout or boot_timeout(accel))
-        return replace(self.info(name), boot_seconds=seconds, console_tail=tail)
+        return start_watched(dom, marker, timeout or boot_timeout(accel))
 
     def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
         """Something else took the VM's forward port while it was off: pick a free
@@ -111,44 +122,43 @@ class Vms:
 
     def stop(self, name: str, *, force: bool = False, timeout: float = STOP_TIMEOUT) -> VmInfo:
         dom = domains.lookup(self.host, check_name(name))
-        if not dom.is_active():
-            raise_state(name, "shut off", "stop")
-        if force:
-            dom.destroy()
-        else:
-            dom.shutdown()
-            try:
-                dom.wait_for_state({"shut-off"}, timeout)
-            except Timeout:
-                raise Timeout(f"{name} did not shut down within {timeout:.0f} s",
-                              hint="the guest ignored the ACPI power button; use `vmctl stop --force`") from None
+        with self._locked("stop", name):
+            if not dom.is_active():
+                raise_state(name, "shut off", "stop")
+            if force:
+                dom.destroy()
+            else:
+                dom.shutdown()
+                try:
+                    dom.wait_for_state({"shut-off"}, timeout)
+                except Timeout:
+                    raise Timeout(f"{name} did not shut down within {timeout:.0f} s",
+                                  hint="the guest ignored the ACPI power button; use `vmctl stop --force`") from None
         return self.info(name)
 
     def reboot(self, name: str) -> VmInfo:
+        with self._locked("reboot", name):
+            self.reboot_unlocked(name)
+        return self.info(name)
+
+    def reboot_unlocked(self, name: str) -> None:
+        """For an operation that already holds the VM's lock (provisioning)."""
         dom = domains.lookup(self.host, check_name(name))
         if not dom.is_active():
             raise_state(name, "shut off", "reboot")
         dom.reboot()
-        return self.info(name)
 
     def destroy(self, name: str) -> VmInfo:
         dom = domains.lookup(self.host, check_name(name))
-        dom.destroy()
+        with self._locked("destroy", name):
+            dom.destroy()
         return self.info(name)
 
     def delete(self, name: str) -> list[str]:
         """Power off, undefine and remove the VM's own volumes; returns their paths."""
-        dom = domains.lookup(self.host, check_name(name))
-        facts = parse_domain(dom.xml(inactive=True))
-        pool = self.pools.find()
-        own = [d.path for d in facts.disks if pool is not None and _is_own_volume(d.path, pool.path, name)]
-        dom.destroy()
-        dom.undefine()
-        for path in own:
-            vol = Path(path).name
-            if pool is not None and pool.has_volume(vol):
-                pool.delete_volume(vol)
-        return own
+        from vmctl.ops.delete import delete_vm
+
+        return delete_vm(self.host, self.pools.ensure(), check_name(name))
 
     def update_meta(self, name: str, **changes: object) -> "VmMeta":
         """Change vmctl's metadata of a VM (persistent config, and live if running)."""
@@ -200,11 +210,14 @@ def used_ssh_ports(host: "Host") -> set[int]:
     return {p for p in ports if p}
 
 
-def start_watched(dom: Domain, marker: str | None, timeout: float) -> tuple[float | None, list[str]]:
+def start_watched(dom: Domain, marker: str | None, timeout: float,
+                  on_started: Callable[[], object] | None = None) -> tuple[float | None, list[str]]:
     """Start the domain; with ``marker``, wait until it shows on the console and
     return (seconds, last console lines)."""
     if marker is None:
         dom.start()
+        if on_started:
+            on_started()
         return None, []
     from vmctl.guest.boot import wait_for_console
 
@@ -215,6 +228,8 @@ def start_watched(dom: Domain, marker: str | None, timeout: float) -> tuple[floa
     try:
         started = time.monotonic()
         dom.resume()
+        if on_started:
+            on_started()
         return wait_for_console(console, marker, timeout, started, dom.name)
     finally:
         console.close()
@@ -227,8 +242,3 @@ def raise_state(name: str, state: str, action: str) -> None:
 def _image_of_volume(volume: str) -> str | None:
     stem, dot, _ext = volume.rpartition(".")
     return stem[: -len(".base")] if dot and stem.endswith(".base") else None
-
-
-def _is_own_volume(path: str, pool_path: str, name: str) -> bool:
-    p = Path(path)
-    return str(p.parent) == pool_path and p.name.startswith(f"{name}-") and ".base." not in p.name

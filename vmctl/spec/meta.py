@@ -17,3 +17,4 @@ class VmMeta:
     ssh_host_key: str = ""   # the guest's pinned public host key ("ssh-ed25519 AAAA...")
     ssh_key_path: str = ""   # the private key vmctl logs in with, if not the default
     provisioned: tuple[str, ...] = ()  # keys of completed provisioning steps
+    volumes: tuple[str, ...] = ()      # volumes vmctl made for this VM in its pool (delete removes exactly these)

@@ -24,6 +24,12 @@ class Pool:
         with libvirt_errors(f"read pool {self.name}"):
             self.path = pool_path(pool.XMLDesc(0))
 
+    @property
+    def has_streams(self) -> bool:
+        """Whether volume contents can be read and written (libvirt's test driver cannot)."""
+        with libvirt_errors(f"read pool {self.name}"):
+            return self._pool.connect().getType() != "TEST"
+
     def refresh(self) -> None:
         """Re-read the pool; waits (bounded, ~10 s) while another client's volume job runs."""
         for _ in range(50):
@@ -50,6 +56,11 @@ class Pool:
     def volumes(self) -> list[VolumeFacts]:
         with libvirt_errors(f"list volumes of {self.name}"):
             return [parse_volume(v.XMLDesc(0)) for v in self._pool.listAllVolumes(0)]
+
+    def volume_names(self) -> list[str]:
+        """Names only: one call, however many volumes (for sweeps)."""
+        with libvirt_errors(f"list volumes of {self.name}"):
+            return sorted(self._pool.listVolumes())
 
     def volume(self, name: str) -> VolumeFacts:
         return parse_volume(self._lookup(name).XMLDesc(0))
@@ -84,14 +95,14 @@ class Pool:
                 _abort(stream)
                 raise
 
-    def download(self, name: str) -> bytes:
-        """Read a (small) volume whole through a libvirt stream."""
+    def download(self, name: str, length: int = 0) -> bytes:
+        """Read a (small) volume whole, or its first ``length`` bytes, through a libvirt stream."""
         vol = self._lookup(name)
         stream = vol.connect().newStream(0)
         chunks: list[bytes] = []
         with libvirt_errors(f"read volume {name}"):
             try:
-                vol.download(stream, 0, 0, 0)
+                vol.download(stream, 0, length, 0)
                 stream.recvAll(lambda _s, data, acc: acc.append(data) or 0, chunks)
                 stream.finish()
             except BaseException:

@@ -22,7 +22,8 @@ def spec(name: str, **kw) -> DomainSpec:
         disks=(DiskSpec(f"{POOL}/{name}-vda.qcow2"),
                DiskSpec(f"{POOL}/{name}-seed.iso", target="hdc", format="raw", device="cdrom", bus="ide")),
         nics=(NicSpec(kind="user", mac="52:54:00:12:34:56", ssh_port=10022),),
-        meta=VmMeta(image="img", template="t", accel_reason="why", ssh_user="debian", ssh_port=10022),
+        meta=VmMeta(image="img", template="t", accel_reason="why", ssh_user="debian", ssh_port=10022,
+                    volumes=(f"{name}-vda.qcow2", f"{name}-seed.iso")),
         uuid="0c1f3f0a-6a53-4b8e-9d5c-1b1f7f0e9a01",
     )
     base.update(kw)

@@ -31,6 +31,7 @@ ALTERNATIVES = {
     (NicSpec, "network"): "othernet",
     (VmMeta, "ssh_port"): 10999,
     (VmMeta, "provisioned"): ("1-0123456789ab",),
+    (VmMeta, "volumes"): ("other-vda.qcow2",),
     (VmMeta, "ssh_host_key"): "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIzw54gfZDLxjg9Q6NaBTwv9Dt+pkn1YEXqTcvbQu4PN",
 }
 

@@ -226,3 +226,48 @@ def test_prune_keeps_only_the_current_recipe(tmp_path):
     removed = prune_other_recipes(tmp_path, keep="fedcba9876543210")
     assert removed == ["0123456789abcdef"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fedcba9876543210", "keepme0123456789", "not-a-recipe"]
+
+
+SEED_SH = recipe.FILES_DIR / "rootfs/etc/vmctl/seed.sh"
+
+
+def _shells() -> list[list[str]]:
+    found = [[sh] for sh in ("sh", "dash") if shutil.which(sh)]
+    if shutil.which("busybox"):
+        found.append(["busybox", "sh"])  # the guest's own shell
+    return found
+
+
+@pytest.mark.parametrize("shell", _shells(), ids=" ".join)
+def test_seed_script_is_posix_sh_without_eval(shell: list[str]) -> None:
+    import re
+    import subprocess
+
+    text = SEED_SH.read_text()
+    assert text.startswith("#!/bin/sh\n")
+    assert not re.search(r"\beval\b|\bsource\b|<<", text)
+    subprocess.run([*shell, "-n", str(SEED_SH)], check=True)
+
+
+@pytest.mark.parametrize("shell", _shells(), ids=" ".join)
+def test_seed_script_user_name_rule_matches_the_parser(shell: list[str]) -> None:
+    """seed.sh checks names again with the rule of cloud-config.awk: ^[a-z_][a-z0-9_-]{0,31}$, never root."""
+    import re
+    import subprocess
+
+    func = re.search(r"^valid_user\(\) \{\n.*?^\}\n", SEED_SH.read_text(), re.M | re.S)
+    assert func is not None
+    rule = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+    names = ["alice", "_svc", "a-b_c9", "a" * 32, "a" * 33, "root", "Alice", "../x", "a b", "-x", "9a", "",
+             "a*", "a?", "[a]", "a;b", "a'b", 'a"b', "a\nb", "é", "rootx", "x/y"]
+    for name in names:
+        done = subprocess.run([*shell, "-c", func.group(0) + 'valid_user "$1"', "sh", name])
+        expected = bool(rule.fullmatch(name)) and name != "root"
+        assert (done.returncode == 0) is expected, name
+
+
+def test_seed_script_applies_users_only_for_a_new_instance() -> None:
+    text = SEED_SH.read_text()
+    new_instance = text.index('if [ -z "$iid" ] || [ "$iid" = "$last" ]; then')
+    assert new_instance < text.index("\napply_users </dev/null\n") < text.index('mv -f "$HOSTKEY.new" "$HOSTKEY"')
+    assert "/etc/shells" in text and '"$1:*:' in text  # shell check; "*" not "!" in /etc/shadow

@@ -1,0 +1,65 @@
+"""The embedded guest ``tiny``: built from Debian packages (cached by recipe id) and
+imported as ``tiny-<recipe>``; the description ``tiny`` points at the newest build.
+
+A new recipe installs next to the old build: VMs made from an old build keep their
+disks' backing file and kernel (their domains name the volumes by path), so they
+keep working. A build no VM uses any more is removed right away, or later by
+``vmctl image rm tiny-<recipe>`` or ``vmctl repair``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from vmctl.ops.images import ImageStore
+from vmctl.spec.image import TINY, Image
+from vmctl.virt.domains import DomainRecord
+
+BOOT_MARKER = r"vmctl-guest: boot-finished"
+
+
+def build_name(recipe: str) -> str:
+    return f"{TINY}-{recipe[:8]}"
+
+
+def retired_builds(store: ImageStore) -> list[str]:
+    """Builds of tiny other than the one ``tiny`` points at."""
+    current = store.get(TINY).recipe_id if store.exists(TINY) else ""
+    return [n for n in store.names() if n.startswith(f"{TINY}-") and n != build_name(current or "-")]
+
+
+def remove_unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
+    removed = []
+    for name in retired_builds(store):
+        if not store.users(store.get(name), domains):
+            store.remove(name, domains)
+            removed.append(name)
+    return removed
+
+
+def ensure_tiny(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,
+                progress: Callable[[str], None] | None = None) -> tuple[Image, bool]:
+    """Build (cached) and import the embedded guest; returns (image, changed)."""
+    from vmctl.tinyguest import build_tiny_guest, recipe_id  # heavy and rarely needed
+
+    wanted = recipe_id()
+    current = store.get(TINY) if store.exists(TINY) else None
+    if current is not None and current.recipe_id == wanted:
+        return current, False
+    if current is not None and not store.exists(build_name(current.recipe_id or "unknown")):
+        # A build from before versioned names: keep a description of it under its own name.
+        store.describe(build_name(current.recipe_id or "unknown"), replace(current, name=build_name(current.recipe_id)))
+    name = build_name(wanted)
+    if store.exists(name):
+        build = store.get(name)
+    else:
+        guest = build_tiny_guest(cache_root, progress=progress)
+        build = store.import_file(
+            guest.rootfs, name=name, fmt="qcow2", default_user="root", boot_marker=BOOT_MARKER,
+            direct=(guest.kernel, guest.initrd, guest.cmdline), recipe_id=guest.recipe_id)
+    image = replace(build, name=TINY)
+    store.describe(TINY, image)
+    remove_unused_builds(store, domains)
+    return image, True
