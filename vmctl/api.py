@@ -33,10 +33,13 @@ if TYPE_CHECKING:
     from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.host import HostInfo
     from vmctl.ops.images import ImageStore
+    from vmctl.ops.repair import RepairReport
     from vmctl.ops.templates import Template
     from vmctl.spec.image import Image
 
-__all__ = ["Vmctl", "VmInfo", "format_size", "format_summary"]
+from vmctl.signals import handle_termination_signals
+
+__all__ = ["Vmctl", "VmInfo", "format_size", "format_summary", "handle_termination_signals"]
 
 LineWriter = Callable[[str], None]
 
@@ -146,12 +149,19 @@ class Vmctl:
 
     def import_image(self, path: str | Path, *, name: str | None = None, fmt: str | None = None,
                      default_user: str = "") -> "Image":
-        return self.images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user)
+        from vmctl.ops.repair import sweep
+
+        images = self.images
+        sweep(self.host, images.pool)
+        return images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user)
 
     def remove_image(self, name: str) -> "Image":
+        from vmctl.ops.repair import sweep
         from vmctl.virt import domains
 
-        return self.images.remove(name, domains.list_all(self.host))
+        images = self.images
+        sweep(self.host, images.pool)
+        return images.remove(name, domains.list_all(self.host))
 
     def build_tiny(self, *, cache_root: Path | None = None,
                    progress: Callable[[str], None] | None = None) -> tuple["Image", bool]:
@@ -188,14 +198,25 @@ class Vmctl:
         also for an authenticated SSH session. If a wait fails, the VM is removed."""
         from vmctl.ops.create import execute_create, plan_create
 
+        from vmctl.local.testhooks import checkpoint
+        from vmctl.ops.repair import sweep
+        from vmctl.signals import deferred_signals
+
+        if not options.get("start", True) and (options.get("wait_boot") or wait_ssh):
+            raise InvalidInput("a VM created with --no-start cannot be waited for",
+                               hint="drop --wait, or drop --no-start")
+        request = self._request(name, **options)  # type: ignore[arg-type]
         pool = self.pool
-        vm = execute_create(self.host, pool, plan_create(self.host, pool, self._request(name, **options)))  # type: ignore[arg-type]
+        sweep(self.host, pool)  # operations killed earlier are finished or undone first
+        vm = execute_create(self.host, pool, plan_create(self.host, pool, request))
         if wait_ssh:
             try:
+                checkpoint("create:ssh-wait")
                 ready = self.wait(name, until="ssh", insecure=insecure,
                                   timeout=options.get("timeout"))  # type: ignore[arg-type]
             except BaseException:
-                self.vms.delete(name)
+                with deferred_signals():  # a second Ctrl-C must not cut the clean-up short
+                    self.vms.delete(name)
                 raise
             vm = replace(vm, ssh_ready_seconds=ready["stages"].get("authenticated"))  # type: ignore[union-attr]
         return vm
@@ -221,6 +242,26 @@ class Vmctl:
     def delete(self, name: str) -> list[str]:
         return self.vms.delete(name)
 
+    def repair(self, name: str | None = None, *, dry_run: bool = False) -> "RepairReport":
+        """Finish or undo operations whose owner died (all, or ``name``'s); remove builds of
+        tiny no VM uses. With ``dry_run`` only report what would be done."""
+        from vmctl.ops.images import ImageStore
+        from vmctl.ops.repair import RepairReport, repair
+        from vmctl.ops.tiny import remove_unused_builds, unused_builds
+        from vmctl.virt import domains
+
+        pool = self.pools.find()
+        if pool is None:  # no pool: nothing vmctl made on this host yet
+            return RepairReport([], [])
+        if name is not None:
+            from vmctl.spec.names import check_name
+
+            check_name(name.removeprefix("image:"), "VM or image")
+        findings = repair(self.host, pool, name, dry_run=dry_run, force_unreadable=name is not None)
+        store, records = ImageStore(self.host, pool), domains.list_all(self.host)
+        builds = unused_builds(store, records) if dry_run or name else remove_unused_builds(store, records)
+        return RepairReport(findings, builds)
+
     def console(self, name: str):
         """An open console stream (``read_available``, ``send``, ``close``)."""
         return self.vms.console(name)
@@ -233,7 +274,13 @@ class Vmctl:
             import logging
 
             logging.getLogger("vmctl").warning("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
-        return GuestAccess(self.host, insecure=insecure)
+        return GuestAccess(self.host, insecure=insecure, on_trusted=self._retire_seed_secret)
+
+    def _retire_seed_secret(self, name: str, meta) -> None:
+        from vmctl.ops.seed import has_secret_seed, retire_seed_secret
+
+        if has_secret_seed(meta.volumes, name) and (pool := self.pools.find()) is not None:
+            retire_seed_secret(self.host, pool, name)
 
     def running_vm_names(self) -> list[str]:
         return [vm.name for vm in self.list() if vm.managed and vm.state == "running"]
@@ -241,8 +288,11 @@ class Vmctl:
     def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None,
              insecure: bool = False) -> dict[str, object]:
         """Wait for SSH ('ssh') or the end of boot ('boot'); returns the stage timings."""
-        ready = self.guest(insecure=insecure).wait(name, until=until, timeout=timeout)
+        access = self.guest(insecure=insecure)
+        ready = access.wait(name, until=until, timeout=timeout)
         ready.session.close()
+        if not insecure:  # authenticated against the pinned key: the guest has its host key
+            self._retire_seed_secret(name, access.meta(name))
         return ready.to_dict()
 
     def session(self, name: str, *, insecure: bool = False):

@@ -6,12 +6,14 @@ not skip, when libvirtd is missing: a skipped test proves nothing.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
 from vmctl.api import Vmctl
+from vmctl.local.process import process_start
 from vmctl.spec.image import Image
 from vmctl.virt import domains
 
@@ -22,12 +24,31 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.real)
 
 
+def new_vm_name() -> str:
+    """``t-<pid>-<random>``: the pid tells a later run whether this run still goes on."""
+    return f"t-{os.getpid():x}-{secrets.token_hex(3)}"
+
+
+def left_by_a_dead_run(name: str) -> bool:
+    parts = name.split("-")
+    if parts[0] != "t":
+        return False
+    if len(parts) < 3:
+        return True  # an older naming (t-<random>): no run of it can still be going on
+    try:
+        pid = int(parts[1], 16)
+    except ValueError:
+        return True
+    return pid != os.getpid() and process_start(pid) is None
+
+
 @pytest.fixture(scope="session")
 def api() -> Iterator[Vmctl]:
     with Vmctl() as v:
         v.host_info()  # fails loudly (HostError) when libvirtd is not running
-        for vm in v.list():  # VMs of an earlier, interrupted test run
-            if vm.name.startswith("t-"):
+        v.repair()  # operations of an earlier, killed test run
+        for vm in v.list():  # VMs of an earlier, interrupted test run (not of one still running)
+            if left_by_a_dead_run(vm.name):
                 v.delete(vm.name)
         yield v
 
@@ -40,7 +61,7 @@ def tiny(api: Vmctl) -> Image:
 
 @pytest.fixture
 def vm_name(api: Vmctl) -> Iterator[str]:
-    name = f"t-{secrets.token_hex(3)}"
+    name = new_vm_name()
     yield name
     if domains.exists(api.host, name):
         api.delete(name)

@@ -38,13 +38,22 @@ def test_user_data_that_is_not_a_mapping(tiny, vm_name, leftovers, capsys, tmp_p
     assert leftovers() == before
 
 
+def exec_fails(argv: list[str], vmctl_code: int, message: str, capsys) -> None:
+    """exec's own failures exit 255 (its guest command owns every other status); the
+    specific vmctl code is in the JSON error."""
+    fails(argv, 255, message, capsys)
+    assert run([argv[0], "--json", *argv[1:]]) == 255
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["vmctl_exit_code"] == vmctl_code and message in error["message"]
+
+
 def test_guest_commands_on_missing_or_stopped_vms(api, tiny, vm_name, capsys, tmp_path: Path):
-    fails(["exec", "-n", "ghost-vm", "--", "true"], 4, "no VM named", capsys)
+    exec_fails(["exec", "-n", "ghost-vm", "--", "true"], 4, "no VM named", capsys)
     fails(["cp", "./a", "./b"], 3, "exactly one side", capsys)
     fails(["wait", "ghost-vm"], 4, "no VM named", capsys)
     api.create(vm_name, start=False)
-    fails(["exec", "-n", vm_name, "--", "true"], 11, "is not running", capsys)
-    fails(["exec", "-n", vm_name], 3, "no command given", capsys)
+    exec_fails(["exec", "-n", vm_name, "--", "true"], 11, "is not running", capsys)
+    exec_fails(["exec", "-n", vm_name], 3, "no command given", capsys)
     fails(["wait", vm_name, "--for", "lunch"], 3, "invalid --for", capsys)
     fails(["wait", vm_name, "--timeout", "1"], 9, "waiting for 'domain running'", capsys)
 

@@ -107,7 +107,7 @@ def test_provisioning_with_reboot_and_resume(api, ready_vm, tmp_path, capsys):
     assert len(api.vms.info_meta(ready_vm).provisioned) == 7  # the first seven stay done
 
 
-def test_changed_host_key_is_refused(api, ready_vm):
+def test_changed_host_key_is_refused(api, ready_vm, capsys):
     key = "/etc/dropbear/dropbear_ed25519_host_key"
     assert api.exec(ready_vm, ["sh", "-c", f"rm -f /tmp/k && dropbearkey -t ed25519 -f /tmp/k >/dev/null "
                                            f"&& mv /tmp/k {key} && sync"]) == 0
@@ -115,7 +115,10 @@ def test_changed_host_key_is_refused(api, ready_vm):
     api.start(ready_vm, wait_boot=True)
     with pytest.raises(HostKeyMismatch, match="host key mismatch"):
         api.exec(ready_vm, ["true"])
-    assert run(["exec", "-n", ready_vm, "--", "true"]) == 12
+    assert run(["exec", "-n", ready_vm, "--", "true"]) == 255  # exec: vmctl's failures are 255 ...
+    assert run(["exec", "--json", "-n", ready_vm, "--", "true"]) == 255  # ... the specific code in JSON
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["vmctl_exit_code"], error["code"]) == (12, "host-key-mismatch")
 
 
 def test_wait_names_the_stage_on_timeout(api, tiny, vm_name):

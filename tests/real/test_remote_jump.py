@@ -13,6 +13,8 @@ this test made; nothing is read from or written to ~/.ssh.
 
 from __future__ import annotations
 
+import json
+
 import gc
 import os
 import secrets
@@ -230,9 +232,11 @@ def remote_guest_session(lab: LabHost, tmp_path: Path, name: str, jumps: list, f
                 bad.exec(name, ["hostname"])
         monkeypatch.setenv("VMCTL_POOL_PATH", str(lab.pool_dir))
         capsys.readouterr()
-        assert cli(["-c", bad_uri, "exec", "-n", name, "--", "hostname"]) == 11
+        assert cli(["-c", bad_uri, "exec", "-n", name, "--", "hostname"]) == 255  # exec: vmctl failed
         err = capsys.readouterr().err
         assert f"jump host root@{lab.address}:22" in err and "hint:" in err, err
+        assert cli(["-c", bad_uri, "exec", "--json", "-n", name, "--", "hostname"]) == 255
+        assert json.loads(capsys.readouterr().out)["error"]["vmctl_exit_code"] == 11
         assert empty.read_text() == ""
         # The CLI with the right known_hosts reaches the guest.
         status = cli(["-c", uri, "exec", "-n", name, "--", "hostname"])

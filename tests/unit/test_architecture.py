@@ -12,7 +12,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[2] / "vmctl"
 
-BASE = {"errors"}
+BASE = {"errors", "signals"}
 ALLOWED: dict[str, set[str]] = {
     "spec": BASE | {"spec"},
     "policy": BASE | {"spec", "policy"},
@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
     "__main__": {"cli"},
     "errors": set(),
+    "signals": {"errors"},
 }
 
 

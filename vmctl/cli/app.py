@@ -18,7 +18,8 @@ from vmctl import __version__
 from vmctl.cli.output import report_error
 from vmctl.cli.report import closed_pipe, run_reporting
 from vmctl.cli.state import CliState
-from vmctl.errors import INTERRUPTED_EXIT, USAGE_ERROR_EXIT
+from vmctl.errors import INTERRUPTED_EXIT, USAGE_ERROR_EXIT, Interrupted
+from vmctl.signals import raised_signal
 
 # name -> (module under vmctl.cli.commands, one-line help). A module's typer app either
 # is the noun group itself (its name is the module's name) or holds top-level verbs.
@@ -37,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("guest", "Run a command in one or more guests; exits with its status."),
     "cp": ("guest", "Copy files between host and guest over SFTP."),
     "provision": ("guest", "Run a provisioning YAML file's steps (resumable)."),
+    "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
     "host": ("host", "The libvirt host: accelerator, versions, resources."),
@@ -114,10 +116,14 @@ def run(argv: list[str] | None = None) -> int:
     def body() -> int:
         try:
             result = app(args=args, prog_name="vmctl", standalone_mode=False, obj=state)
+            if result == INTERRUPTED_EXIT and raised_signal():  # typer turned our Interrupted into 130
+                raise Interrupted(raised_signal())
             return result if isinstance(result, int) else 0
         except click.exceptions.Exit as exc:
             return exc.exit_code
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # click wraps Ctrl-C, SIGTERM, SIGHUP
+                raise exc.__cause__ from None
             sys.stderr.write("aborted\n")
             return INTERRUPTED_EXIT
         except click.ClickException as exc:  # usage errors: bad option, missing argument

@@ -48,6 +48,9 @@ def run_fast(uri: str | None, command: str, name: str | None, json_out: bool) ->
 
 
 def main() -> None:
+    from vmctl.signals import handle_termination_signals
+
+    handle_termination_signals()  # SIGTERM and SIGHUP unwind like Ctrl-C
     args = sys.argv[1:]
     fast = parse_fast(args)
     if fast is not None:

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from vmctl.cli.output import OutputClosed, report_error
-from vmctl.errors import BROKEN_PIPE_EXIT, INTERRUPTED_EXIT, VmctlError, exit_code_for
+from vmctl.errors import BROKEN_PIPE_EXIT, INTERRUPTED_EXIT, VmctlError
 
 
 class Flags(Protocol):
     json: bool   # read when an error happens: parsing may have set it meanwhile
     debug: bool
+    failure_exit: int | None  # exec: any failure of vmctl or SSH exits with this (255), not its own code
 
 
 def run_reporting(body: Callable[[], int | None], flags: Flags) -> int:
@@ -27,13 +28,19 @@ def run_reporting(body: Callable[[], int | None], flags: Flags) -> int:
             import traceback
 
             traceback.print_exc()
-        report_error(exc.to_dict(), flags.json)
-        return exit_code_for(exc)
+        error = exc.to_dict()
+        if flags.failure_exit is not None:
+            error["vmctl_exit_code"], error["exit_code"] = error["exit_code"], flags.failure_exit
+        report_error(error, flags.json)
+        return int(error["exit_code"])  # type: ignore[call-overload]
     except OutputClosed:
         return closed_pipe()
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return INTERRUPTED_EXIT
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (vmctl.errors.Interrupted)
+        import signal
+
+        signum = getattr(exc, "signum", signal.SIGINT)
+        sys.stderr.write(f"interrupted ({signal.Signals(signum).name}); vmctl cleaned up after the operation\n")
+        return getattr(exc, "exit_code", INTERRUPTED_EXIT)
 
 
 def closed_pipe() -> int:

@@ -16,6 +16,7 @@ class CliState:
     uri: str | None = None
     debug: bool = False
     json: bool = False
+    failure_exit: int | None = None  # exec: vmctl's own failures exit 255 (see docs/errors.md)
     _api: "Vmctl | None" = None
 
     def api(self) -> "Vmctl":

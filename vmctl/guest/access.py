@@ -5,6 +5,7 @@ paramiko stays inside vmctl.ssh.session, imported lazily here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,10 +30,14 @@ BOOT_FINISHED = ["sh", "-c", "test -e /run/vmctl-boot-finished || test -e /var/l
 class GuestAccess:
     """SSH access to the VMs of one host."""
 
-    def __init__(self, host: Host, *, insecure: bool = False, key_path: Path | None = None) -> None:
+    def __init__(self, host: Host, *, insecure: bool = False, key_path: Path | None = None,
+                 on_trusted: Callable[[str, VmMeta], object] | None = None) -> None:
         self.host = host
         self.insecure = insecure
         self.key_path = key_path
+        # Called after a session authenticated against the pinned host key: the guest has
+        # booted and taken its key (vmctl then drops the private half it still keeps).
+        self.on_trusted = on_trusted
 
     def _domain(self, name: str) -> Domain:
         return domains.lookup(self.host, check_name(name))
@@ -46,6 +51,9 @@ class GuestAccess:
     def _endpoint(self, name: str, dom: Domain, facts: DomainFacts) -> Endpoint | None:
         return guest_endpoint(name, self.host.uri, is_local=self.host.is_local, forward_port=facts.meta.ssh_port,
                               addresses=dom.ipv4_addresses)
+
+    def meta(self, name: str) -> VmMeta:
+        return parse_domain(self._domain(name).xml()).meta
 
     def target(self, name: str, endpoint: Endpoint) -> "SshTarget":
         return self._target(name, parse_domain(self._domain(name).xml()).meta, endpoint)
@@ -74,6 +82,8 @@ class GuestAccess:
             raise GuestError(f"the address of {name} is not known yet", hint=f"try `vmctl wait {name} --for ssh`")
         session = SshSession(self._target(name, facts.meta, endpoint))
         session.connect()
+        if self.on_trusted is not None and facts.meta.ssh_host_key:
+            self.on_trusted(name, facts.meta)
         return session
 
     def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None) -> Readiness:

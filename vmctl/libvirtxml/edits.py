@@ -38,3 +38,23 @@ def with_ssh_port(xml: str, port: int) -> str:
         edit_metadata(vm, read_metadata(vm), ssh_port=port)
     validate(root, "domain")
     return to_string(root)
+
+
+def disk_with_source(xml: str, target: str, path: str) -> str:
+    """The ``<disk>`` element of ``target`` (e.g. a CD-ROM at hdc) from a domain's XML,
+    with its source file replaced: what libvirt's updateDevice takes to change media."""
+    root = parse_untrusted(xml, source="domain XML")
+    for disk in root.iterfind("devices/disk"):
+        target_el = disk.find("target")
+        if target_el is not None and target_el.get("dev") == target:
+            source = disk.find("source")
+            if source is None:
+                from lxml import etree
+
+                source = etree.SubElement(disk, "source")
+            source.attrib.clear()
+            source.set("file", path)
+            for stale in disk.findall("backingStore"):
+                disk.remove(stale)
+            return to_string(disk)
+    raise InvalidInput(f"domain {root.findtext('name', '')!r} has no disk {target}", hint="see `vmctl info NAME`")

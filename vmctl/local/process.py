@@ -24,7 +24,10 @@ def process_start(pid: int) -> int | None:
 
 @lru_cache(maxsize=1)
 def machine_id() -> str:
-    """/etc/machine-id where there is one, else the hostname (stable enough for a client)."""
+    """/etc/machine-id where there is one, else the hostname (stable enough for a client).
+    ``VMCTL_TEST_MACHINE_ID`` stands in for another machine in tests."""
+    if os.environ.get("VMCTL_TEST_MACHINE_ID"):
+        return os.environ["VMCTL_TEST_MACHINE_ID"]
     for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
         try:
             text = Path(path).read_text().strip()

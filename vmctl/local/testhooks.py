@@ -2,9 +2,10 @@
 instead of guessing with sleeps.
 
 With ``VMCTL_TEST_PAUSE_AT=create:disk`` (for example) and ``VMCTL_TEST_PAUSE_FILE=PATH``,
-an operation reaching that checkpoint writes its pid to PATH and sleeps there
-(at most 120 s) so a test can send it a signal. Without the variables (always,
-outside tests) a checkpoint does nothing.
+an operation reaching that checkpoint writes its pid to PATH and waits there while
+PATH exists (at most 120 s): a test can send it a signal, or change something and
+remove PATH to let it go on. Without the variables (always, outside tests) a
+checkpoint does nothing.
 """
 
 from __future__ import annotations
@@ -23,5 +24,5 @@ def checkpoint(name: str) -> None:
             fh.write(f"{os.getpid()}\n")
         os.replace(tmp, path)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (not path or os.path.exists(path)):
         time.sleep(0.05)

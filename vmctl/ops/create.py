@@ -28,6 +28,7 @@ from vmctl.ops.host import choose_accel
 from vmctl.ops.images import ImageStore
 from vmctl.ops.operation import Operation
 from vmctl.ops.pool import PoolRef
+from vmctl.ops.seed import retire_seed_secret
 from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name
 from vmctl.ops.templates import Template, load_template
 from vmctl.ops.vms import VmInfo, start_watched, used_ssh_ports, vm_info
@@ -125,6 +126,8 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
             boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel),
                                                on_started=lambda: checkpoint("create:started"))
             check_console_fingerprint(tail, fingerprint(plan.host_key.public_line), req.name)
+            if req.wait_boot:  # the guest has booted and taken its host key: drop the private half
+                retire_seed_secret(host, pool, req.name, within=op)
         checkpoint("create:ready")
         op.commit()
     info = vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))

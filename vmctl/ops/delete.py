@@ -9,9 +9,7 @@ from pathlib import Path
 from vmctl.errors import Conflict, NotFound
 from vmctl.libvirtxml.facts import DomainFacts, parse_domain
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.intents import busy_error, is_alive, read_record
 from vmctl.ops.operation import Operation
-from vmctl.ops.repair import repair_record
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
@@ -49,19 +47,23 @@ def users_of(host: Host, pool: Pool, volumes: list[str], *, besides: str) -> dic
 
 
 def delete_vm(host: Host, pool: Pool, name: str) -> list[str]:
-    """Power off, undefine, remove the VM's own volumes; returns their paths."""
-    try:
-        dom = domains.lookup(host, name)
-    except NotFound:
-        return _delete_half_made(host, pool, name)
-    facts = parse_domain(dom.xml(inactive=True))
-    own = [v for v in own_volumes(facts, pool, name) if pool.has_volume(v)]
-    shared = users_of(host, pool, own, besides=name)
-    if shared:
-        listing = "; ".join(f"{v} is used by {', '.join(u)}" for v, u in sorted(shared.items()))
-        raise Conflict(f"cannot delete {name}: {listing}",
-                       hint="delete or flatten what uses those volumes first; nothing was changed")
+    """Power off, undefine, remove the VM's own volumes; returns their paths. A dead
+    operation on the name (say, a killed create) is finished or undone first."""
     with Operation(host, pool, "delete", name, finishes=True) as op:
+        repaired = [f"{pool.path}/{r.split(' ', 1)[1]}" for r in op.repaired if r.startswith("volume ")]
+        try:
+            dom = domains.lookup(host, name)  # once the lock is held: a repair may have removed it
+        except NotFound:
+            if op.repaired_record:  # a dead operation's leftovers were the VM: they are gone now
+                return repaired
+            raise
+        facts = parse_domain(dom.xml(inactive=True))
+        own = [v for v in own_volumes(facts, pool, name) if pool.has_volume(v)]
+        shared = users_of(host, pool, own, besides=name)
+        if shared:
+            listing = "; ".join(f"{v} is used by {', '.join(u)}" for v, u in sorted(shared.items()))
+            raise Conflict(f"cannot delete {name}: {listing}",
+                           hint="delete or flatten what uses those volumes first; nothing was changed")
         op.will("domain", name, dom.uuid)
         for volume in own:
             op.will("volume", volume)
@@ -73,15 +75,4 @@ def delete_vm(host: Host, pool: Pool, name: str) -> list[str]:
         for volume in own:
             pool.delete_volume(volume)
         checkpoint("delete:volumes")
-    return [f"{pool.path}/{v}" for v in own]
-
-
-def _delete_half_made(host: Host, pool: Pool, name: str) -> list[str]:
-    """No domain: if a dead create left things behind, remove them."""
-    record = read_record(pool, name)
-    if record is None:
-        raise NotFound(f"no VM named {name!r}", hint="see `vmctl list`")
-    if is_alive(record):
-        raise busy_error(record)
-    removed = repair_record(host, pool, record)
-    return [f"{pool.path}/{r.split(' ', 1)[1]}" for r in removed if r.startswith("volume ")]
+    return repaired + [f"{pool.path}/{v}" for v in own]

@@ -22,24 +22,30 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vmctl.errors import InvalidInput, VmctlError, exit_code_for
 
 MAX_PARALLEL = 32
+CANCEL_GRACE = 1.5  # seconds an interrupted fan-out waits for its workers to stop
 MAX_PARTIAL_LINE = 64 * 1024
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
 class VmOutcome:
-    """How the action went on one VM; ``error`` is set when it raised."""
+    """How the action went on one VM; ``error`` is set when it raised (then
+    ``exit_status`` is vmctl's own exit code for that error, not a guest's)."""
 
     name: str
     exit_status: int
     error: str | None = None
+
+    @property
+    def vmctl_failed(self) -> bool:
+        return self.error is not None
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,12 @@ class FanOutSummary:
     def failed(self) -> list[str]:
         """Names of the VMs whose action did not return 0."""
         return [o.name for o in self.outcomes if o.exit_status != 0]
+
+    @property
+    def vmctl_failed(self) -> bool:
+        """vmctl itself (or the SSH transport) failed for some VM, as opposed to a guest
+        command returning non-zero."""
+        return any(o.vmctl_failed for o in self.outcomes)
 
     @property
     def exit_status(self) -> int:
@@ -70,6 +82,22 @@ class LineSink:
         self._write = write
         self._lock = lock or threading.Lock()
         self._buffers = {"|": bytearray(), "!": bytearray()}
+        self._on_cancel: list[Callable[[], object]] = []
+        self.cancelled = threading.Event()
+
+    def on_cancel(self, close: Callable[[], object]) -> None:
+        """``close`` runs if the fan-out is interrupted (e.g. closes this VM's SSH session)."""
+        self._on_cancel.append(close)
+        if self.cancelled.is_set():
+            close()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        for close in self._on_cancel:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - best effort: the worker is abandoned anyway
+                pass
 
     def out(self, data: bytes) -> None:
         """Add standard output bytes."""
@@ -133,16 +161,42 @@ def fan_out(
     if not unique:
         raise InvalidInput("no VMs given", "name at least one VM")
     lock = threading.Lock()
+    sinks = {name: LineSink(name, write, lock) for name in unique}
+    outcomes: dict[str, VmOutcome] = {}
+    pending = list(unique)
 
     def one(name: str) -> VmOutcome:
-        sink = LineSink(name, write, lock)
+        sink = sinks[name]
         outcome = _guarded(name, lambda: action(name, sink))
         flushed = _guarded(name, lambda: sink.flush() or 0)
         return outcome if outcome.exit_status != 0 or flushed.exit_status == 0 else flushed
 
-    with ThreadPoolExecutor(max_workers=min(parallel, len(unique)), thread_name_prefix="vmctl-fanout") as pool:
-        outcomes = tuple(pool.map(one, unique))
-    return FanOutSummary(outcomes)
+    def worker() -> None:
+        while True:
+            with lock:
+                if not pending or sinks[pending[0]].cancelled.is_set():
+                    return
+                name = pending.pop(0)
+            outcomes[name] = one(name)
+
+    # Daemon threads, not a ThreadPoolExecutor: an interrupted fan-out must not wait at
+    # exit for a worker stuck in a connect.
+    threads = [threading.Thread(target=worker, name=f"vmctl-fanout-{i}", daemon=True)
+               for i in range(min(parallel, len(unique)))]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)  # short joins: signals reach the main thread at once
+    except BaseException:
+        for sink in sinks.values():
+            sink.cancel()
+        deadline = time.monotonic() + CANCEL_GRACE
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        raise
+    return FanOutSummary(tuple(outcomes[name] for name in unique))
 
 
 def _guarded(name: str, call: Callable[[], int]) -> VmOutcome:
@@ -159,10 +213,13 @@ def _guarded(name: str, call: Callable[[], int]) -> VmOutcome:
 
 
 def format_summary(summary: FanOutSummary) -> list[str]:
-    """A per-VM table: ``NAME  STATUS  DETAIL``; STATUS is ``ok`` or ``exit N``."""
+    """A per-VM table: ``NAME  STATUS  DETAIL``; STATUS is ``ok``, ``exit N`` (the guest
+    command's status) or ``vmctl error N`` (vmctl or SSH failed; N is vmctl's exit code)."""
     rows = [("NAME", "STATUS", "DETAIL")]
     for outcome in summary.outcomes:
         status = "ok" if outcome.exit_status == 0 else f"exit {outcome.exit_status}"
+        if outcome.vmctl_failed:
+            status = f"vmctl error {outcome.exit_status}"
         detail = _CONTROL_RE.sub("?", (outcome.error or "").strip().split("\n", 1)[0])
         rows.append((outcome.name, status, detail))
     widths = [max(len(row[col]) for row in rows) for col in (0, 1)]

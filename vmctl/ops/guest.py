@@ -38,7 +38,10 @@ def exec_many(access_for: Callable[[], GuestAccess], names: Sequence[str], argv:
     def action(name: str, sink: LineSink) -> int:
         access = access_for()
         try:
-            result = exec_one(access, name, argv, env=env, timeout=timeout, stdin=stdin, out=sink.out, err=sink.err)
+            with access.session(name) as session:
+                sink.on_cancel(session.close)  # an interrupted fan-out closes the running sessions
+                result = session.run(argv, env=env, stdin=stdin, timeout=timeout, on_stdout=sink.out,
+                                     on_stderr=sink.err)
         finally:
             access.host.close()
         return result.exit_status

@@ -69,6 +69,7 @@ class Intent:
         self._beat = threading.Thread(target=self._heartbeat, name="vmctl-intent-heartbeat", daemon=True)
         self._released = False
         self._streams = pool.has_streams
+        self.repaired: list[str] = []  # what was removed for a dead owner before this operation began
 
     def __enter__(self) -> "Intent":
         return self
@@ -125,6 +126,7 @@ class Intent:
 def begin(pool: Pool, op: str, target: str, *, repair=None) -> Intent:
     """Take the lock on ``target`` for ``op`` and write its record. A dead owner's record
     is handed to ``repair(record)`` first; a live one is Busy."""
+    repaired: list[str] = []
     for _ in range(3):
         now = time.time()
         record = IntentRecord(op=op, target=target, owner=me(), started=now, heartbeat=now)
@@ -136,9 +138,10 @@ def begin(pool: Pool, op: str, target: str, *, repair=None) -> Intent:
                 continue  # released meanwhile
             if is_alive(existing) or repair is None:
                 raise busy_error(existing) from None
-            repair(existing)
+            repaired += repair(existing) or []
             continue
         intent = Intent(pool, record)
+        intent.repaired = repaired
         try:
             intent._write(record)
         except BaseException:

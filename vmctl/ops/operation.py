@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from vmctl.local.signals import deferred_signals
+from vmctl.errors import NotFound
+from vmctl.signals import deferred_signals
 from vmctl.ops.intents import Intent, begin
 from vmctl.ops.repair import remove_item, repair_record
 from vmctl.virt.host import Host
@@ -32,8 +33,19 @@ class Operation:
         self._undo: list[Callable[[], object]] = []
 
     def __enter__(self) -> "Operation":
-        self.intent = begin(self.pool, self.op, self.target, repair=partial(repair_record, self.host, self.pool))
+        self.repaired_record = False
+
+        def repair(record):
+            self.repaired_record = True
+            return repair_record(self.host, self.pool, record)
+        self.intent = begin(self.pool, self.op, self.target, repair=repair)
         return self
+
+    @property
+    def repaired(self) -> list[str]:
+        """What a dead earlier operation on the same target left and was removed first."""
+        assert self.intent is not None
+        return self.intent.repaired
 
     def will(self, kind: str, name: str, uuid: str = "") -> None:
         assert self.intent is not None
@@ -63,6 +75,8 @@ class Operation:
         for step in reversed(self._undo):
             try:
                 step()
+            except NotFound:
+                pass  # already gone (e.g. a seed volume a later step replaced)
             except Exception:  # noqa: BLE001 - keep undoing the rest; the record keeps what is left
                 clean = False
         self._undo.clear()

@@ -107,3 +107,38 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
         findings.append(RepairFinding(name, record.op, record.owner.describe(), since, "dead",
                                       record.repair_action, removed, True))
     return findings
+
+
+def sweep(host: Host, pool: Pool) -> list[RepairFinding]:
+    """Finish or undo every dead operation in the pool (run by the commands that change
+    it, before they start): one listing of volume names when there is none."""
+    if not any(name.endswith(".intent.json") for name in pool.volume_names()):
+        return []
+    return [f for f in repair(host, pool) if f.done]
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    findings: list[RepairFinding]
+    images_removed: list[str]   # builds of tiny no VM uses any more (or, dry run: that would go)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"findings": [f.to_dict() for f in self.findings], "images_removed": self.images_removed}
+
+
+def half_made_hint(pool: Pool | None, name: str) -> str | None:
+    """For a name with no domain: what an interrupted operation left, as a hint."""
+    if pool is None:
+        return None
+    from vmctl.ops.intents import read_record
+
+    try:
+        record = read_record(pool, name)
+    except VmctlError:
+        return None
+    if record is None:
+        return None
+    if is_alive(record):
+        return f"{name} is being made right now: {record.op} by {record.owner.describe()}"
+    return f"a {record.op} of {name} was interrupted ({record.owner.describe()} is gone): " \
+           f"`vmctl repair {name}` (or `vmctl delete {name}`) removes what it left"

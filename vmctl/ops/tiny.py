@@ -30,12 +30,14 @@ def retired_builds(store: ImageStore) -> list[str]:
     return [n for n in store.names() if n.startswith(f"{TINY}-") and n != build_name(current or "-")]
 
 
+def unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
+    return [name for name in retired_builds(store) if not store.users(store.get(name), domains)]
+
+
 def remove_unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
-    removed = []
-    for name in retired_builds(store):
-        if not store.users(store.get(name), domains):
-            store.remove(name, domains)
-            removed.append(name)
+    removed = unused_builds(store, domains)
+    for name in removed:
+        store.remove(name, domains)
     return removed
 
 

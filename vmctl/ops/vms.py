@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from vmctl.errors import Conflict, Timeout
+from vmctl.errors import Conflict, NotFound, Timeout
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
 from vmctl.spec.names import check_name
@@ -76,7 +76,15 @@ class Vms:
         return [vm_info(self.host, r) for r in domains.list_all(self.host)]
 
     def info(self, name: str) -> VmInfo:
-        dom = domains.lookup(self.host, check_name(name))
+        try:
+            dom = domains.lookup(self.host, check_name(name))
+        except NotFound as exc:
+            from vmctl.ops.repair import half_made_hint
+
+            hint = half_made_hint(self.pools.find(), name)
+            if hint is None:
+                raise
+            raise NotFound(exc.message, hint=hint) from None
         return vm_info(self.host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
 
     def info_meta(self, name: str) -> "VmMeta":
@@ -90,9 +98,8 @@ class Vms:
         return Operation(self.host, self.pools.ensure(), op, name)
 
     def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
-        dom = domains.lookup(self.host, check_name(name))
-        with self._locked("start", name):
-            seconds, tail = self._start(dom, wait_boot, timeout)
+        with self._locked("start", check_name(name)):  # looked up once the lock is held
+            seconds, tail = self._start(domains.lookup(self.host, name), wait_boot, timeout)
         return replace(self.info(name), boot_seconds=seconds, console_tail=tail)
 
     def _start(self, dom: Domain, wait_boot: bool, timeout: float | None) -> tuple[float | None, list[str]]:
@@ -121,8 +128,8 @@ class Vms:
         return domains.define(self.host, with_ssh_port(dom.xml(inactive=True), port))
 
     def stop(self, name: str, *, force: bool = False, timeout: float = STOP_TIMEOUT) -> VmInfo:
-        dom = domains.lookup(self.host, check_name(name))
-        with self._locked("stop", name):
+        with self._locked("stop", check_name(name)):
+            dom = domains.lookup(self.host, name)
             if not dom.is_active():
                 raise_state(name, "shut off", "stop")
             if force:
@@ -137,7 +144,7 @@ class Vms:
         return self.info(name)
 
     def reboot(self, name: str) -> VmInfo:
-        with self._locked("reboot", name):
+        with self._locked("reboot", check_name(name)):
             self.reboot_unlocked(name)
         return self.info(name)
 
@@ -149,9 +156,8 @@ class Vms:
         dom.reboot()
 
     def destroy(self, name: str) -> VmInfo:
-        dom = domains.lookup(self.host, check_name(name))
-        with self._locked("destroy", name):
-            dom.destroy()
+        with self._locked("destroy", check_name(name)):
+            domains.lookup(self.host, name).destroy()
         return self.info(name)
 
     def delete(self, name: str) -> list[str]:
@@ -162,19 +168,23 @@ class Vms:
 
     def update_meta(self, name: str, **changes: object) -> "VmMeta":
         """Change vmctl's metadata of a VM (persistent config, and live if running)."""
-        from vmctl.libvirtxml.metadata import VMCTL_NS, VMCTL_PREFIX, metadata_xml
-
-        dom = domains.lookup(self.host, check_name(name))
-        facts = parse_domain(dom.xml(inactive=True))
-        meta = replace(facts.meta, **changes)  # type: ignore[arg-type]
-        dom.set_metadata(metadata_xml(meta, accel_of_domain_type(facts.domain_type)), VMCTL_NS, VMCTL_PREFIX)
-        return meta
+        return update_meta(domains.lookup(self.host, check_name(name)), **changes)
 
     def console(self, name: str):  # -> ConsoleStream
         dom = domains.lookup(self.host, check_name(name))
         if not dom.is_active():
             raise_state(name, "shut off", "attach to the console of")
         return dom.open_console()
+
+
+def update_meta(dom: Domain, **changes: object) -> "VmMeta":
+    """Change vmctl's metadata fields of a domain (config, and live if running)."""
+    from vmctl.libvirtxml.metadata import VMCTL_NS, VMCTL_PREFIX, metadata_xml
+
+    facts = parse_domain(dom.xml(inactive=True))
+    meta = replace(facts.meta, **changes)  # type: ignore[arg-type]
+    dom.set_metadata(metadata_xml(meta, accel_of_domain_type(facts.domain_type)), VMCTL_NS, VMCTL_PREFIX)
+    return meta
 
 
 def vm_info(host: "Host", record: DomainRecord) -> VmInfo:

@@ -9,6 +9,7 @@ can pin it: an unknown key is never accepted on first sight.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -66,16 +67,45 @@ def default_key_dir() -> Path:
 
 
 def ensure_user_key(key_dir: Path | None = None) -> Path:
-    """The user's private key path, generating the pair on first use (0600 files, 0700 dir)."""
+    """The user's private key path, generating the pair on first use (0600 files, 0700 dir).
+
+    Two first runs at once must not write halves of different pairs: the check and
+    the writing happen under an exclusive lock, each file is written whole and
+    renamed into place (public half first, private last: a private key present
+    means the pair is complete), and the pair is checked before it is used."""
+    import fcntl
+
     key_dir = key_dir or default_key_dir()
     key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(key_dir, 0o700)
     private = key_dir / "id_ed25519"
-    if not private.exists():
-        pair = generate_ed25519("vmctl")
-        _write_secret(private, pair.private_openssh)
-        _write_secret(private.with_suffix(".pub"), pair.public_line + "\n", mode=0o644)
+    lock_fd = os.open(key_dir / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        if not private.exists():
+            pair = generate_ed25519("vmctl")
+            _write_secret(private.with_suffix(".pub"), pair.public_line + "\n", mode=0o644)
+            _write_secret(private, pair.private_openssh)
+        _check_pair(private)
+    finally:
+        os.close(lock_fd)
     return private
+
+
+@functools.lru_cache(maxsize=8)
+def _check_pair(private: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    pub = Path(str(private) + ".pub")
+    try:
+        key = serialization.load_ssh_private_key(private.read_bytes(), password=None)
+    except (ValueError, TypeError):
+        raise InvalidInput(f"{private} is not an unencrypted OpenSSH private key",
+                           hint="remove it (and its .pub) to let vmctl make a new pair") from None
+    derived = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    if pub.is_file() and strip_comment(pub.read_text().strip()) != derived.decode():
+        raise InvalidInput(f"{pub} does not belong to {private}",
+                           hint="remove both files to let vmctl make a new pair")
 
 
 def public_line_of(private_key: Path) -> str:
@@ -97,7 +127,7 @@ def public_line_of(private_key: Path) -> str:
 
 
 def _write_secret(path: Path, text: str, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "w") as fh:

@@ -3,7 +3,7 @@
 No paramiko import: :mod:`vmctl.ssh` opens the channel and passes it in (anything with
 paramiko's ``Channel`` methods). Command strings are built with ``shlex.join`` so that
 every argument reaches the remote program literally; environment values never appear
-in messages.
+in command strings (an env file carries them) or messages.
 """
 
 from __future__ import annotations
@@ -52,29 +52,42 @@ class CommandFailed(GuestError):
                          hint=f"last output:\n{tail}" if tail else "the command printed nothing")
 
 
-def argv_command(argv: Sequence[str], env: Mapping[str, str] | None) -> tuple[tuple[str, ...], str]:
-    """The checked argv and the remote command string: ``shlex.join``, after ``env -- K=V`` if any."""
+# Environment values never travel in a command string (the guest's process list shows
+# those): they go in a 0600 file that the command's shell reads, deletes, then execs.
+SOURCE_ENV = '. "$0" && rm -f -- "$0" && exec "$@"'
+
+
+def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
     if isinstance(argv, (str, bytes)):
         raise InvalidInput("run() takes a list of arguments", hint="use run_shell() for shell code")
     args = tuple(argv)
     if not args or not all(isinstance(a, str) and "\0" not in a for a in args):
         raise InvalidInput("a command is a non-empty list of strings without NUL characters")
-    assignments = _env_assignments(env)
-    if not assignments:
+    return args
+
+
+def argv_command(argv: Sequence[str], env_file: str | None = None) -> tuple[tuple[str, ...], str]:
+    """The checked argv and the remote command string (``shlex.join``); with ``env_file``
+    a POSIX shell first sources that file (and removes it), then execs the argv."""
+    args = check_argv(argv)
+    if env_file is None:
         return args, shlex.join(args)
-    if "=" in args[0]:
-        raise InvalidInput(f"command name {args[0]!r} contains '='", hint="env would take it for a variable")
-    # "env K=V -- cmd" fails with GNU and busybox env ("--" after an assignment is the command);
-    # "env -- K=V cmd" works with both.
-    return args, shlex.join(("env", "--", *assignments, *args))
+    return args, shlex.join(("sh", "-c", SOURCE_ENV, env_file, *args))
 
 
-def shell_command(script: str, env: Mapping[str, str] | None) -> str:
-    """The remote command string for shell code (``export`` first when ``env`` is given)."""
+def shell_command(script: str, env_file: str | None = None) -> str:
+    """The remote command string for shell code (the env file sourced and removed first)."""
     if "\0" in script:
         raise InvalidInput("a shell script may not contain NUL characters")
-    assignments = _env_assignments(env)
-    return f"export {' '.join(shlex.quote(a) for a in assignments)}\n{script}" if assignments else script
+    if env_file is None:
+        return script
+    quoted = shlex.quote(env_file)
+    return f". {quoted} && rm -f -- {quoted}\n{script}"
+
+
+def env_file_content(env: Mapping[str, str]) -> bytes:
+    """``export NAME='value'`` lines (names checked, values quoted, never echoed elsewhere)."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in _env_items(env)).encode()
 
 
 def display(argv: Sequence[str]) -> str:
@@ -120,6 +133,8 @@ def pump(chan: Any, stdin: bytes | BinaryIO | None, deadline: float | None,
         output_over = (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready()
         if output_over and chan.exit_status_ready():
             return b"".join(out), b"".join(err), True
+        if output_over and chan.closed and not _transport_active(chan):
+            return b"".join(out), b"".join(err), True  # the connection is gone: no status will come
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             return b"".join(out), b"".join(err), False
@@ -132,6 +147,11 @@ def pump(chan: Any, stdin: bytes | BinaryIO | None, deadline: float | None,
             select.select([chan], [], [], 0.005 if pending else wait)
 
 
+def _transport_active(chan: Any) -> bool:
+    transport = chan.get_transport()
+    return transport is not None and transport.is_active()
+
+
 def _stdin_chunks(stdin: bytes | BinaryIO) -> Iterator[bytes]:
     if isinstance(stdin, (bytes, bytearray, memoryview)):
         view = memoryview(stdin)
@@ -142,14 +162,12 @@ def _stdin_chunks(stdin: bytes | BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _env_assignments(env: Mapping[str, str] | None) -> tuple[str, ...]:
-    """``K=V`` words; names are checked, values are never echoed."""
-    if not env:
-        return ()
+def _env_items(env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Checked (name, value) pairs; values are never put in messages."""
     for name, value in env.items():
         if not isinstance(name, str) or not ENV_NAME.match(name):
             raise InvalidInput(f"invalid environment variable name {name!r}",
                                hint="names match ^[A-Za-z_][A-Za-z0-9_]*$")
         if not isinstance(value, str) or "\0" in value:
             raise InvalidInput(f"the value of environment variable {name} must be a string without NUL")
-    return tuple(f"{name}={value}" for name, value in env.items())
+    return list(env.items())

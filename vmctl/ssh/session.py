@@ -14,6 +14,7 @@ import binascii
 import contextlib
 import logging
 import os
+import secrets
 import shlex
 import socket
 import sys
@@ -30,7 +31,8 @@ from vmctl.errors import GuestError, HostKeyMismatch, InvalidInput, NotFound, Op
 from vmctl.ssh.keys import fingerprint_of_blob
 from vmctl.ssh.probe import open_socket
 from vmctl.ssh.pty import bridge_terminal, terminal_size
-from vmctl.ssh.runner import Callback, CommandFailed, CommandResult, argv_command, display, pump, shell_command
+from vmctl.ssh.runner import (Callback, CommandFailed, CommandResult, argv_command, check_argv, display,
+                              env_file_content, pump, shell_command)
 
 __all__ = ["CommandFailed", "CommandResult", "SshSession", "SshTarget"]
 
@@ -109,8 +111,11 @@ class SshSession:
             stdin: bytes | BinaryIO | None = None, timeout: float | None = None,
             on_stdout: Callback | None = None, on_stderr: Callback | None = None,
             check: bool = False) -> CommandResult:
-        """Run an argument list; every argument arrives literally (``shlex.join``); env via ``env --``."""
-        args, command = argv_command(argv, env)
+        """Run an argument list; every argument arrives literally (``shlex.join``). ``env``
+        values reach the command through a 0600 file, never through a command line."""
+        args = check_argv(argv)
+        env_file = self._env_file(env) if env else None
+        _args, command = argv_command(args, env_file)
         return self._execute(args, command, stdin, timeout, on_stdout, on_stderr, check)
 
     def run_shell(self, script: str, *, env: Mapping[str, str] | None = None,
@@ -118,7 +123,10 @@ class SshSession:
                   on_stdout: Callback | None = None, on_stderr: Callback | None = None,
                   check: bool = False) -> CommandResult:
         """Run ``script`` as shell code in the remote user's shell (POSIX-like when ``env`` is given)."""
-        return self._execute((script,), shell_command(script, env), stdin, timeout, on_stdout, on_stderr, check)
+        shell_command(script)  # checks the script before anything is uploaded
+        env_file = self._env_file(env) if env else None
+        return self._execute((script,), shell_command(script, env_file), stdin, timeout, on_stdout, on_stderr,
+                             check)
 
     def put(self, local: Path, remote: str, *, recursive: bool = False) -> None:
         """Copy a local file or tree to the guest, keeping permission bits (see :mod:`vmctl.ssh.transfer`)."""
@@ -198,6 +206,18 @@ class SshSession:
     def _guest_error(self, doing: str, exc: BaseException) -> GuestError:
         return GuestError(f"{self.where}: {doing} failed: {str(exc) or type(exc).__name__}",
                           hint="the SSH connection failed or the guest refused; retry once it is reachable")
+
+    def _env_file(self, env: Mapping[str, str]) -> str:
+        """Upload ``env`` as a new 0600 file in the login directory (SFTP and the command
+        both start there), created exclusively so nothing planted there is followed; the
+        command removes it before it runs. ``./`` keeps the shell's ``.`` off $PATH."""
+        content = env_file_content(env)
+        path = f"./.vmctl-env-{secrets.token_hex(8)}"
+        with self._translate("passing the environment"):
+            with self._sftp_client().open(path, "wx") as fh:
+                fh.chmod(0o600)
+                fh.write(content)
+        return path
 
     def _execute(self, argv: tuple[str, ...], command: str, stdin: bytes | BinaryIO | None, timeout: float | None,
                  on_stdout: Callback | None, on_stderr: Callback | None, check: bool) -> CommandResult:

@@ -116,6 +116,14 @@ class Domain:
                 flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
             self._dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, prefix, namespace, flags)
 
+    def update_device(self, device_xml: str) -> None:
+        """Change a device (e.g. a CD-ROM's media) in the persistent config, and live if running."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        with libvirt_errors(f"update a device of {self.name}"):
+            if self._dom.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            self._dom.updateDeviceFlags(device_xml, flags)
+
     def ipv4_addresses(self, source: str) -> list[str]:
         """The guest's IPv4 addresses from DHCP leases ('lease') or the guest agent ('agent');
         empty when the source knows none (yet)."""

@@ -62,7 +62,8 @@ def test_version(capsys):
 
 def test_json_after_double_dash_belongs_to_the_guest_command(capsys):
     # exec's own options end at `--`: a --json after it is the guest command's argument.
-    assert run(["-c", "test:///default", "exec", "ghost", "--", "tool", "--json"]) == 4
+    # (exec's own failures exit 255, as ssh's do: the guest command's statuses are all its own)
+    assert run(["-c", "test:///default", "exec", "ghost", "--", "tool", "--json"]) == 255
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("error: no VM named 'ghost'")
     assert run(["-c", "test:///default", "info", "ghost", "--json"]) == 4
@@ -70,7 +71,7 @@ def test_json_after_double_dash_belongs_to_the_guest_command(capsys):
 
 
 def test_debug_only_before_double_dash(capsys):
-    assert run(["-c", "test:///default", "exec", "ghost", "--", "tool", "--debug"]) == 4
+    assert run(["-c", "test:///default", "exec", "ghost", "--", "tool", "--debug"]) == 255
     assert "Traceback" not in capsys.readouterr().err
     assert run(["--debug", "-c", "test:///default", "info", "ghost"]) == 4
     assert "Traceback" in capsys.readouterr().err
@@ -109,7 +110,7 @@ def test_completion_of_vm_and_template_names():
 
 def test_library_warnings_reach_stderr_through_the_cli(capsys):
     # --insecure makes the API warn (through logging); the CLI shows it as "warning: ...".
-    assert run(["-c", "test:///default", "exec", "--insecure", "ghost", "--", "true"]) == 4
+    assert run(["-c", "test:///default", "exec", "--insecure", "ghost", "--", "true"]) == 255
     err = capsys.readouterr().err
     assert "warning: --insecure: the guest's SSH host key is NOT checked" in err
 
@@ -140,3 +141,19 @@ def test_fast_path_prints_exactly_what_the_full_cli_prints(argv):
                    "try: runpy.run_module('vmctl', run_name='__main__')\n"
                    "except SystemExit: pass\nprint(' '.join(sys.modules), file=sys.stderr)", *args],
         capture_output=True, text=True, timeout=60).stderr.split()
+
+
+def test_exec_failures_of_vmctl_exit_255_with_the_specific_code(capsys):
+    assert run(["-c", "test:///default", "exec", "--json", "ghost", "--", "true"]) == 255
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert (error["exit_code"], error["vmctl_exit_code"], error["code"]) == (255, 4, "not-found")
+
+
+def test_env_name_without_value_comes_from_vmctls_environment(monkeypatch, capsys):
+    from vmctl.cli.commands.guest import _env
+
+    monkeypatch.setenv("VMCTL_T_SECRET", "s3cret")
+    assert _env(["VMCTL_T_SECRET", "A=1"]) == {"VMCTL_T_SECRET": "s3cret", "A": "1"}
+    monkeypatch.delenv("VMCTL_T_SECRET")
+    assert run(["-c", "test:///default", "exec", "-e", "VMCTL_T_SECRET", "test", "--", "true"]) == 255
+    assert "no such variable in vmctl's environment" in capsys.readouterr().err

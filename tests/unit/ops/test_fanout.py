@@ -176,9 +176,35 @@ def test_format_summary() -> None:
             VmOutcome("x", 2),
         )
     )
+    # vmctl's own failure (here: not found, its exit code 4) and a guest status stay apart.
     assert format_summary(summary) == [
-        "NAME      STATUS  DETAIL",
+        "NAME      STATUS         DETAIL",
         "web-1     ok",
-        "database  exit 4  domain 'database' not found",
+        "database  vmctl error 4  domain 'database' not found",
         "x         exit 2",
     ]
+    assert summary.vmctl_failed and not FanOutSummary((VmOutcome("x", 2),)).vmctl_failed
+
+
+def test_interrupt_cancels_workers_and_returns_quickly() -> None:
+    """Ctrl-C (or SIGTERM) while VMs run: each VM's cancel hook runs, the workers stop,
+    and the interrupt reaches the caller within the grace period."""
+    import _thread
+    import threading
+    import time
+
+    closed: list[str] = []
+
+    def action(name: str, sink: LineSink) -> int:
+        stop = threading.Event()
+        sink.on_cancel(lambda: (closed.append(name), stop.set()))
+        stop.wait(30)  # a long guest command, until its session is closed
+        return 0
+
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        fan_out(["a", "b", "c"], action, parallel=2, write=lambda _line: None)
+    assert time.monotonic() - started < 2.0
+    assert sorted(closed) == ["a", "b"]  # the two running ones; "c" never started

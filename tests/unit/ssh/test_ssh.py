@@ -101,7 +101,24 @@ def test_env_is_applied_literally(session):
     result = session.run(["sh", "-c", 'printf "%s|%s" "$GREETING" "$OTHER"'],
                          env={"GREETING": "hi $(id); `x` 'q'", "OTHER": "a b"})
     assert result.stdout == b"hi $(id); `x` 'q'|a b"
-    assert argv_command(["printf", "%s"], {"K": "v w"}) == (("printf", "%s"), "env -- 'K=v w' printf %s")
+    args, command = argv_command(["printf", "%s"], "/tmp/.vmctl-env-x")
+    assert args == ("printf", "%s") and command.startswith("sh -c ") and command.endswith("/tmp/.vmctl-env-x printf %s")
+
+
+def test_env_values_never_travel_in_the_command_line(session, server):
+    """The values go in a 0600 file the command's shell sources and deletes: neither the
+    command string (what the guest's ps shows) nor the guest's /tmp keeps them."""
+    seen: list[str] = []
+    original = session._execute
+
+    def spy(argv, command, *rest):
+        seen.append(command)
+        return original(argv, command, *rest)
+    session._execute = spy
+    result = session.run(["sh", "-c", 'printf %s "$TOKEN"; ls -a .'], env={"TOKEN": "s3cr3t-value"})
+    assert result.stdout.startswith(b"s3cr3t-value") and b".vmctl-env-" not in result.stdout
+    assert session.run_shell('printf %s "$TOKEN"', env={"TOKEN": "s3cr3t-value"}).stdout == b"s3cr3t-value"
+    assert seen and all("s3cr3t" not in command for command in seen)
 
 
 @pytest.mark.parametrize("name", ["1X", "A-B", "A B", "", "X=Y", "ä"])

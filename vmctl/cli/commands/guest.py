@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import typer
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
 from vmctl.cli.output import emit_json, line, note, write_bytes
-from vmctl.cli.state import api
-from vmctl.errors import InvalidInput
+from vmctl.cli.state import api, state
+from vmctl.errors import GUEST_COMMAND_FAILURE_EXIT, InvalidInput
 
 app = typer.Typer()
 
@@ -32,11 +33,16 @@ def _targets(all_vms: bool, first: str | None) -> list[str]:
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE``, or ``KEY`` alone: the value from vmctl's own environment (as
+    ``docker run -e KEY``), which keeps it off the host's process list."""
     env = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise InvalidInput(f"invalid --env {pair!r}", hint="use --env KEY=VALUE")
+            if key not in os.environ:
+                raise InvalidInput(f"--env {key}: no such variable in vmctl's environment",
+                                   hint=f"export {key} first, or give --env {key}=VALUE")
+            value = os.environ[key]
         env[key] = value
     return env
 
@@ -82,13 +88,18 @@ def ssh(name: str = typer.Argument(..., autocompletion=complete_vm),
 @app.command("exec", context_settings={"allow_interspersed_args": False})
 def exec_(args: list[str] = typer.Argument(..., metavar="NAME[,NAME...] -- CMD [ARGS...]",
                                            help="VM name(s), then the command and its arguments."),
-          all_vms: bool = ALL, env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE, repeatable."),
+          all_vms: bool = ALL,
+          env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE, or KEY to pass vmctl's own value; "
+                                        "repeatable. Values reach the guest outside argv."),
           timeout: float = opt.TIMEOUT, parallel: int = PARALLEL, insecure: bool = INSECURE,
-          no_stdin: bool = typer.Option(False, "--no-stdin", "-n", help="Do not pass stdin to the command.")) -> int:
+          no_stdin: bool = typer.Option(False, "--no-stdin", "-n", help="Do not pass stdin to the command."),
+          json_out: bool = opt.JSON) -> int:
     """Run a command in one or more guests; exits with the command's exit status.
 
     Arguments are passed literally (quoted for the guest's shell): `;`, `$()`, quotes
-    and spaces are never interpreted, on the host or in the guest."""
+    and spaces are never interpreted, on the host or in the guest. If vmctl or the SSH
+    connection fails, the exit status is 255 (as with ssh) and the error says why."""
+    state().failure_exit = GUEST_COMMAND_FAILURE_EXIT
     names = _targets(all_vms, None if all_vms else args[0])
     argv = args if all_vms else args[1:]
     if argv[:1] == ["--"]:  # click keeps a '--' that follows the first positional
@@ -96,12 +107,26 @@ def exec_(args: list[str] = typer.Argument(..., metavar="NAME[,NAME...] -- CMD [
     if not argv:
         raise InvalidInput("no command given", hint="vmctl exec NAME -- CMD [ARGS...]")
     stdin = None if no_stdin else _piped_stdin()
-    if len(names) == 1:
+    if len(names) == 1 and not json_out:
         return api().exec(names[0], argv, env=_env(env), timeout=timeout, stdin=stdin, insecure=insecure,
                           out=_out, err=_err)
+    if len(names) == 1:  # --json: the output is captured and printed with the status
+        out: list[bytes] = []
+        err: list[bytes] = []
+        status = api().exec(names[0], argv, env=_env(env), timeout=timeout, stdin=stdin, insecure=insecure,
+                            out=out.append, err=err.append)
+        emit_json({"name": names[0], "exit_status": status, "stdout": b"".join(out).decode("utf-8", "replace"),
+                   "stderr": b"".join(err).decode("utf-8", "replace")})
+        return status
     summary = api().exec_many(names, argv, env=_env(env), timeout=timeout, stdin=stdin, parallel=parallel,
                               insecure=insecure, write=note)
-    return _summary(summary)
+    if json_out:
+        emit_json([{"name": o.name, "exit_status": None if o.vmctl_failed else o.exit_status,
+                    "vmctl_exit_code": o.exit_status if o.vmctl_failed else None, "error": o.error}
+                   for o in summary.outcomes])
+    else:
+        _print_summary(summary)
+    return GUEST_COMMAND_FAILURE_EXIT if summary.vmctl_failed else summary.exit_status
 
 
 @app.command("cp")
@@ -138,9 +163,13 @@ def _event(event) -> None:
     note(f"[{event.step_index}] {event.step_name}: {event.kind}{' - ' + event.detail if event.detail else ''}")
 
 
-def _summary(summary) -> int:
+def _print_summary(summary) -> None:
     from vmctl.api import format_summary
 
     for text in format_summary(summary):
         note(text)
+
+
+def _summary(summary) -> int:
+    _print_summary(summary)
     return summary.exit_status

@@ -17,14 +17,21 @@ from contextlib import contextmanager
 from vmctl.errors import Interrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_state = {"depth": 0, "held": 0}
+_state = {"depth": 0, "held": 0, "raised": 0}
 
 
 def _handler(signum: int, _frame: object) -> None:
     if _state["depth"]:
         _state["held"] = _state["held"] or signum
         return
+    _state["raised"] = signum
     raise Interrupted(signum)
+
+
+def raised_signal() -> int:
+    """The signal last raised as Interrupted (0: none). A caller whose framework turns
+    KeyboardInterrupt into a plain exit status (typer does: 130) finds out which it was."""
+    return _state["raised"]
 
 
 def handle_termination_signals() -> None:
@@ -49,4 +56,5 @@ def deferred_signals() -> Iterator[None]:
         if not _state["depth"]:
             held, _state["held"] = _state["held"], 0
             if held and not unwinding:
+                _state["raised"] = held
                 raise Interrupted(held)

@@ -1,0 +1,112 @@
+"""Reliability timings (issue: operations that survive kills):
+
+1. SIGTERM -> exit with everything undone: `vmctl create NAME --wait boot` is held
+   just after QEMU started (test checkpoint), let go into the boot wait, and sent
+   SIGTERM; timed from the signal until the process has exited (by then it has
+   undone the domain and volumes; checked). Target <= 2 s.
+2. `vmctl repair` cleaning 10 creates killed with SIGKILL after define (domain,
+   two volumes and an intent record each). Target <= 1 s. Side by side: the same
+   clean-up by hand with virsh (destroy + undefine + 3 vol-delete per VM, one virsh
+   process per command), as a script would do it.
+
+    .venv/bin/python bench/reliability.py [--runs 5] [--killed 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import summarize  # noqa: E402
+
+VMCTL = [str(ROOT / ".venv/bin/python"), "-m", "vmctl"]
+
+
+def paused(args: list[str], point: str, pause: Path) -> subprocess.Popen:
+    env = {**os.environ, "VMCTL_TEST_PAUSE_AT": point, "VMCTL_TEST_PAUSE_FILE": str(pause)}
+    proc = subprocess.Popen([*VMCTL, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not pause.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"vmctl did not reach {point}: {proc.communicate()[1]!r}")
+        time.sleep(0.02)
+    return proc
+
+
+def leftovers(name: str) -> list[str]:
+    doms = subprocess.run(["virsh", "list", "--all", "--name"], capture_output=True, text=True).stdout.split()
+    vols = subprocess.run(["virsh", "vol-list", "vmctl"], capture_output=True, text=True).stdout
+    return [d for d in doms if d == name] + [line.split()[0] for line in vols.splitlines() if name in line]
+
+
+def sigterm_to_exit(runs: int) -> list[float]:
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(runs):
+            name = f"bench-term-{i}"
+            pause = Path(tmp) / f"p{i}"
+            proc = paused(["create", name, "--wait", "boot"], "create:started", pause)
+            pause.unlink()
+            time.sleep(1.0)  # inside the boot wait
+            sent = time.perf_counter()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+            times.append(time.perf_counter() - sent)
+            assert proc.returncode == 143, proc.returncode
+            assert leftovers(name) == [], leftovers(name)
+    return times
+
+
+def kill_creates(count: int, prefix: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(count):
+            proc = paused(["create", f"{prefix}-{i}", "--no-start"], "create:defined", Path(tmp) / f"k{i}")
+            proc.kill()
+            proc.wait(10)
+
+
+def by_hand(count: int, prefix: str) -> None:
+    for i in range(count):
+        name = f"{prefix}-{i}"
+        for argv in (["virsh", "-q", "undefine", name],
+                     *(["virsh", "-q", "vol-delete", "--pool", "vmctl", vol]
+                       for vol in (f"{name}-vda.qcow2", f"{name}-seed.iso", f"{name}.intent.json"))):
+            subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--killed", type=int, default=10)
+    args = parser.parse_args()
+    term = sigterm_to_exit(args.runs)
+    print(f"\n## SIGTERM -> exit, everything undone\n  median {statistics.median(term):.3f} s, "
+          f"max {max(term):.3f} s (n={len(term)}, target <= 2 s)")
+    repair_times, hand_times = [], []
+    for round_ in range(args.runs):
+        kill_creates(args.killed, f"bench-kill-{round_}")
+        started = time.perf_counter()
+        subprocess.run([*VMCTL, "repair"], check=True, stdout=subprocess.DEVNULL)
+        repair_times.append(time.perf_counter() - started)
+        assert not any(leftovers(f"bench-kill-{round_}-{i}") for i in range(args.killed))
+        kill_creates(args.killed, f"bench-hand-{round_}")
+        started = time.perf_counter()
+        by_hand(args.killed, f"bench-hand-{round_}")
+        hand_times.append(time.perf_counter() - started)
+    summarize(f"repair {args.killed} killed creates",
+              {"virsh by hand": hand_times, "vmctl repair": repair_times}, "virsh by hand", 1.0)
+    print(f"  (target: vmctl repair <= 1 s; median {statistics.median(repair_times):.3f} s)")
+
+
+if __name__ == "__main__":
+    main()

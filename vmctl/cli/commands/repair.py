@@ -1,0 +1,34 @@
+"""`vmctl repair [NAME]`: finish or undo operations that were killed."""
+
+from __future__ import annotations
+
+import typer
+
+from vmctl.cli import options as opt
+from vmctl.cli.output import emit_json, line, table
+from vmctl.cli.state import api
+
+app = typer.Typer()
+
+
+@app.command("repair")
+def repair(name: str = typer.Argument(None, help="Only this VM (or image:NAME); default: everything."),
+           dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be done."),
+           json_out: bool = opt.JSON) -> None:
+    """Finish or undo operations whose vmctl process died (SIGKILL, power loss), from
+    their intent records: a half-made VM is removed, a half-done delete is finished.
+    Operations still running are listed and left alone. Unused builds of tiny go too."""
+    report = api().repair(name, dry_run=dry_run)
+    if json_out:
+        emit_json({"dry_run": dry_run, **report.to_dict()})
+        return
+    if not report.findings and not report.images_removed:
+        line("nothing to repair")
+        return
+    if report.findings:
+        table(["NAME", "OPERATION", "OWNER", "SINCE", "STATE", "ACTION", "ITEMS"],
+              [(f.target, f.op or "-", f.owner or "-", f.since or "-", f.state,
+                ("would " if dry_run and f.action not in ("none",) else "") + f.action,
+                ", ".join(f.items) or "-") for f in report.findings])
+    for image in report.images_removed:
+        line(f"{'would remove' if dry_run else 'removed'} unused image {image}")
