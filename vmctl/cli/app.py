@@ -38,12 +38,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("guest", "Run a command in one or more guests; exits with its status."),
     "cp": ("guest", "Copy files between host and guest over SFTP."),
     "provision": ("guest", "Run a provisioning YAML file's steps (resumable)."),
+    "snapshot": ("snapshot", "Snapshots: take, list, revert, delete; groups; rollback runs."),
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
     "host": ("host", "The libvirt host: accelerator, versions, resources."),
 }
-GROUPS = {"image", "template", "host"}
+GROUPS = {"image", "template", "host", "snapshot"}
 
 
 class LazyGroup(TyperGroup):

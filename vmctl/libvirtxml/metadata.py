@@ -30,8 +30,11 @@ class MetaField:
     path: str                 # element path under <vm>, e.g. "ssh/hostkey"
     xml_attr: str | None = None  # attribute of that element; None: the element's text
     kind: type = str          # str, int or tuple (a list of child elements)
-    item: tuple[str, str] | None = None  # tuple fields: (child tag, attribute holding each value)
+    # tuple fields: (child tag, attribute holding each value), or (child tag, (attr, attr, ...))
+    # when each value is itself a tuple of strings
+    item: tuple[str, str | tuple[str, ...]] | None = None
     always: bool = False      # written even when empty
+    survives_revert: bool = False  # kept as it is when a snapshot revert restores the old definition
 
 
 FIELDS: tuple[MetaField, ...] = (
@@ -43,7 +46,9 @@ FIELDS: tuple[MetaField, ...] = (
     MetaField("ssh_key_path", "ssh", "key"),
     MetaField("ssh_host_key", "ssh/hostkey"),
     MetaField("provisioned", "provisioned", kind=tuple, item=("step", "key")),
-    MetaField("volumes", "volumes", kind=tuple, item=("volume", "name")),
+    MetaField("volumes", "volumes", kind=tuple, item=("volume", "name"), survives_revert=True),
+    MetaField("snapshots", "snapshots", kind=tuple, item=("snapshot", ("name", "consistency", "group")),
+              survives_revert=True),
 )
 assert {f.attr for f in FIELDS} == {f.name for f in fields(VmMeta)}, "every VmMeta field needs a MetaField"
 
@@ -76,7 +81,11 @@ def read_metadata(vm: etree._Element | None) -> VmMeta:
             continue
         if field.kind is tuple:
             tag, attr = field.item  # type: ignore[misc]
-            values[field.attr] = tuple(c.get(attr, "") for c in el.findall(f"{{*}}{tag}"))
+            children = el.findall(f"{{*}}{tag}")
+            if isinstance(attr, tuple):
+                values[field.attr] = tuple(tuple(c.get(a, "") for a in attr) for c in children)
+            else:
+                values[field.attr] = tuple(c.get(attr, "") for c in children)
             continue
         raw = el.get(field.xml_attr) if field.xml_attr else el.text
         if raw is None:
@@ -104,7 +113,10 @@ def _write(vm: etree._Element, field: MetaField, value: object, ns: str) -> None
     if field.kind is tuple:
         tag, attr = field.item  # type: ignore[misc]
         for item in value:  # type: ignore[union-attr]
-            etree.SubElement(el, f"{ns}{tag}", {attr: str(item)})
+            if isinstance(attr, tuple):
+                etree.SubElement(el, f"{ns}{tag}", {a: str(v) for a, v in zip(attr, item)})
+            else:
+                etree.SubElement(el, f"{ns}{tag}", {attr: str(item)})
     elif field.xml_attr:
         el.set(field.xml_attr, "" if value is None else str(value))
     else:
@@ -134,3 +146,9 @@ def _element(vm: etree._Element, path: str, ns: str) -> etree._Element:
 
 def _any_ns(path: str) -> str:
     return "/".join(f"{{*}}{tag}" for tag in path.split("/"))
+
+
+def surviving_revert(before: VmMeta, after: VmMeta) -> VmMeta:
+    """``after`` (the metadata a revert restored) with the fields that must not travel
+    back in time (volume ownership, the list of snapshots) taken from ``before``."""
+    return replace(after, **{f.attr: getattr(before, f.attr) for f in FIELDS if f.survives_revert})

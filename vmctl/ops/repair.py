@@ -58,6 +58,20 @@ def remove_item(host: Host, pool: Pool, item: Item) -> bool:
         dom.destroy()
         dom.undefine()
         return True
+    if item.kind == "snapshot":  # "VM/SNAPSHOT": a half-taken snapshot (its note was never written)
+        from vmctl.virt import snapshots
+
+        from vmctl.libvirtxml.facts import parse_domain
+
+        vm, _, snap = item.name.partition("/")
+        try:
+            dom = domains.lookup(host, vm)
+            if any(note[0] == snap for note in parse_domain(dom.xml(inactive=True)).meta.snapshots):
+                return False  # it was complete (noted) when its owner died: keep it
+            snapshots.delete(dom, snap)
+        except NotFound:
+            return False
+        return True
     raise VmctlError(f"intent record names an item vmctl cannot remove: {describe(item)}",
                      hint="a newer vmctl wrote it; repair with that version")
 

@@ -18,3 +18,6 @@ class VmMeta:
     ssh_key_path: str = ""   # the private key vmctl logs in with, if not the default
     provisioned: tuple[str, ...] = ()  # keys of completed provisioning steps
     volumes: tuple[str, ...] = ()      # volumes vmctl made for this VM in its pool (delete removes exactly these)
+    # (name, consistency, group) of each complete snapshot vmctl took: "memory", "quiesced"
+    # or "crash-consistent"; a libvirt snapshot without a note here is incomplete.
+    snapshots: tuple[tuple[str, str, str], ...] = ()

@@ -14,7 +14,8 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH5e2b3Y0m3S1P2rJ9ZzS0xv0b8Ek4vV
 EDITS = {
     "port-move": lambda xml: with_ssh_port(xml, 12345),
     "metadata-update": lambda xml: with_metadata(xml, image="deb12", provisioned=("1-0123456789ab", "2-ba9876543210"),
-                                                 ssh_host_key=HOST_KEY, ssh_key_path="/root/.ssh/id_ed25519"),
+                                                 ssh_host_key=HOST_KEY, ssh_key_path="/root/.ssh/id_ed25519",
+                                                 snapshots=(("s1", "memory", ""), ("s2", "crash-consistent", "g"))),
 }
 
 
@@ -40,6 +41,7 @@ def test_metadata_update_keeps_other_fields_and_foreign_metadata(data_dir):
     after = parse_domain(EDITS["metadata-update"](xml)).meta
     assert after.provisioned == ("1-0123456789ab", "2-ba9876543210") and after.image == "deb12"
     assert after.ssh_host_key == HOST_KEY and after.ssh_key_path == "/root/.ssh/id_ed25519"
+    assert after.snapshots == (("s1", "memory", ""), ("s2", "crash-consistent", "g"))
     assert (after.template, after.ssh_port, after.accel_reason) == (before.template, before.ssh_port,
                                                                      before.accel_reason)
     assert "kept as it is" in EDITS["metadata-update"](xml)

@@ -1,0 +1,99 @@
+"""The guest half of :class:`vmctl.api.Vmctl`: SSH access, exec, copy, provisioning (a mixin)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vmctl.guest.access import GuestAccess
+    from vmctl.ops.fanout import FanOutSummary
+
+LineWriter = Callable[[str], None]
+
+
+class GuestApi:
+    def guest(self, *, insecure: bool = False) -> "GuestAccess":
+        from vmctl.guest.access import GuestAccess
+
+        if insecure:
+            import logging
+
+            logging.getLogger("vmctl").warning("--insecure: the guest's SSH host key is NOT checked; anyone answering on its port is trusted")
+        return GuestAccess(self.host, insecure=insecure, on_trusted=self._retire_seed_secret)
+
+    def _retire_seed_secret(self, name: str, meta) -> None:
+        from vmctl.ops.seed import has_secret_seed, retire_seed_secret
+
+        if has_secret_seed(meta.volumes, name) and (pool := self.pools.find()) is not None:
+            retire_seed_secret(self.host, pool, name)
+
+    def running_vm_names(self) -> list[str]:
+        return [vm.name for vm in self.list() if vm.managed and vm.state == "running"]
+
+    def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None,
+             insecure: bool = False) -> dict[str, object]:
+        """Wait for SSH ('ssh') or the end of boot ('boot'); returns the stage timings."""
+        access = self.guest(insecure=insecure)
+        ready = access.wait(name, until=until, timeout=timeout)
+        ready.session.close()
+        if not insecure:  # authenticated against the pinned key: the guest has its host key
+            self._retire_seed_secret(name, access.meta(name))
+        return ready.to_dict()
+
+    def session(self, name: str, *, insecure: bool = False):
+        """A connected SshSession (context manager): run, run_shell, put, get."""
+        return self.guest(insecure=insecure).session(name)
+
+    def exec(self, name: str, argv: list[str], *, env=None, timeout: float | None = None, stdin: bytes | None = None,
+             insecure: bool = False, out=None, err=None) -> int:
+        """Run a command in the guest; returns its exit status."""
+        from vmctl.ops.guest import exec_one
+
+        return exec_one(self.guest(insecure=insecure), name, argv, env=env, timeout=timeout, stdin=stdin,
+                        out=out, err=err).exit_status
+
+    def exec_many(self, names: list[str], argv: list[str], *, write: LineWriter, env=None,
+                  timeout: float | None = None, stdin: bytes | None = None, parallel: int = 4,
+                  insecure: bool = False) -> "FanOutSummary":
+        """Run a command on several guests at once; ``write`` gets each output line."""
+        from vmctl.ops.guest import exec_many
+
+        for name in names:
+            self.info(name)  # unknown names fail before anything runs
+        return exec_many(lambda: self._sibling().guest(insecure=insecure), names, argv, env=env, timeout=timeout,
+                         stdin=stdin, parallel=parallel, write=write)
+
+    def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False) -> str:
+        from vmctl.ops.guest import copy
+
+        return copy(self.guest(insecure=insecure), src, dest, recursive=recursive)
+
+    def interactive(self, name: str, argv: list[str] | None = None, *, insecure: bool = False) -> int:
+        with self.session(name, insecure=insecure) as session:
+            return session.interactive(argv)
+
+    def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None, err=None):
+        from vmctl.ops.guest import provision_one
+
+        return provision_one(self.guest(insecure=insecure), self.vms, name, Path(plan), on_event=on_event,
+                             out=out, err=err)
+
+    def provision_many(self, names: list[str], plan: str | Path, *, write: LineWriter, parallel: int = 4,
+                       insecure: bool = False) -> "FanOutSummary":
+        """Provision several guests at once; ``write`` gets each output and progress line."""
+        from vmctl.ops.fanout import fan_out
+        from vmctl.provision.plan import load_plan
+
+        load_plan(Path(plan))  # a bad file fails once, before any VM is touched
+        for name in names:
+            self.info(name)
+
+        def action(name: str, sink) -> int:
+            with self._sibling() as mine:
+                def event(e) -> None:
+                    sink.err(f"[{e.step_index}] {e.step_name}: {e.kind}\n".encode())
+                mine.provision(name, plan, insecure=insecure, on_event=event, out=sink.out, err=sink.err)
+            return 0
+        return fan_out(names, action, parallel=parallel, write=write)

@@ -1,0 +1,70 @@
+"""The snapshot half of :class:`vmctl.api.Vmctl` (a mixin: it uses the host, pool and
+guest access of the object it is part of)."""
+
+from __future__ import annotations
+
+from vmctl.errors import InvalidInput
+
+
+class SnapshotApi:
+    def snapshot_create(self, name: str, snapshot: str | None = None, *, description: str = "",
+                        quiesce: bool = False, disk_only: bool = False):
+        """A snapshot: with memory for a running VM, of the disk for a shut-off one;
+        ``disk_only``: external (libvirt 9.0 cannot revert those)."""
+        from vmctl.ops.snapshots import create_snapshot
+
+        return create_snapshot(self.host, self.pool, name, snapshot, description=description, quiesce=quiesce,
+                               disk_only=disk_only)
+
+    def snapshot_list(self, name: str):
+        from vmctl.ops.snapshots import list_snapshots
+
+        return list_snapshots(self.host, name)
+
+    def snapshot_info(self, name: str, snapshot: str):
+        from vmctl.ops.snapshots import get_snapshot
+
+        return get_snapshot(self.host, name, snapshot)
+
+    def snapshot_revert(self, name: str, snapshot: str, *, state: str = "", wait_ssh: bool = False,
+                        timeout: float | None = None):
+        """Revert; the guest clock is set to the host's, the endpoint read anew."""
+        from vmctl.ops.revert import revert_snapshot
+
+        if state not in ("", "running", "paused"):
+            raise InvalidInput(f"invalid state {state!r}", hint="running or paused")
+        return revert_snapshot(self.host, self.pool, self.guest(), name, snapshot, state=state, wait_ssh=wait_ssh,
+                               timeout=timeout)
+
+    def snapshot_delete(self, name: str, snapshot: str, *, children: bool = False) -> list[str]:
+        from vmctl.ops.snapshots import delete_snapshot
+
+        return delete_snapshot(self.host, self.pool, name, snapshot, children=children)
+
+    def snapshot_group_create(self, label: str, names: list[str], *, description: str = ""):
+        from vmctl.ops.groups import create_group
+
+        return create_group(self.host, self.pool, label, names, description=description)
+
+    def snapshot_group_revert(self, label: str) -> dict[str, str]:
+        from vmctl.ops.groups import revert_group
+
+        return revert_group(self.host, self.pool, label)
+
+    def snapshot_group_list(self, label: str):
+        from vmctl.ops.groups import group_members
+
+        return [self.snapshot_info(vm, snap) for vm, snap in sorted(group_members(self.host, label).items())]
+
+    def checkpoint(self, name: str, *, keep: bool = False):
+        """``with v.checkpoint("web1"): ...`` reverts web1 if the block raises."""
+        from vmctl.ops.rollback import Checkpoint
+
+        return Checkpoint(self, name, keep=keep)
+
+    def snapshot_run(self, name: str, argv: list[str], *, in_guest: bool = False, keep: bool = False, say=None,
+                     out=None, err=None):
+        from vmctl.ops.rollback import run_with_rollback
+
+        return run_with_rollback(self, name, argv, in_guest=in_guest, keep=keep, say=say, out=out, err=err)
+
