@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from vmctl.api import Vmctl
+from vmctl.errors import Busy, NotFound
 from vmctl.local.process import process_start
 from vmctl.spec.image import Image
 from vmctl.virt import domains
@@ -31,10 +32,10 @@ def new_vm_name() -> str:
 
 def left_by_a_dead_run(name: str) -> bool:
     parts = name.split("-")
-    if parts[0] != "t":
+    if parts[0] != "t" or len(parts) < 2:
         return False
-    if len(parts) < 3:
-        return True  # an older naming (t-<random>): no run of it can still be going on
+    if len(parts) == 2:  # the older naming t-<6 hex digits>: no run of it can still be going on
+        return len(parts[1]) == 6 and all(c in "0123456789abcdef" for c in parts[1])
     try:
         pid = int(parts[1], 16)
     except ValueError:
@@ -49,7 +50,10 @@ def api() -> Iterator[Vmctl]:
         v.repair()  # operations of an earlier, killed test run
         for vm in v.list():  # VMs of an earlier, interrupted test run (not of one still running)
             if left_by_a_dead_run(vm.name):
-                v.delete(vm.name)
+                try:
+                    v.delete(vm.name)
+                except (Busy, NotFound):
+                    pass  # in use by a live operation, or gone meanwhile: not a leftover
         yield v
 
 

@@ -19,12 +19,12 @@ class SnapshotApi:
     def snapshot_list(self, name: str):
         from vmctl.ops.snapshots import list_snapshots
 
-        return list_snapshots(self.host, name)
+        return list_snapshots(self.host, name, self.pools.find())
 
     def snapshot_info(self, name: str, snapshot: str):
         from vmctl.ops.snapshots import get_snapshot
 
-        return get_snapshot(self.host, name, snapshot)
+        return get_snapshot(self.host, name, snapshot, self.pools.find())
 
     def snapshot_revert(self, name: str, snapshot: str, *, state: str = "", wait_ssh: bool = False,
                         timeout: float | None = None):

@@ -19,7 +19,6 @@ from vmctl.libvirtxml.metadata import surviving_revert
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
-from vmctl.ops.snapshots import notes_of
 from vmctl.ops.vms import update_meta
 from vmctl.spec.names import check_name
 from vmctl.virt import domains, snapshots
@@ -46,9 +45,7 @@ def check_revertible(dom: Domain, snap: str) -> None:
     if "external" in facts.disks.values():
         raise Conflict(f"snapshot {snap} of {dom.name} is external (disk-only); libvirt 9.0 cannot revert to it",
                        hint="external snapshots serve backups; revert to an internal snapshot")
-    if snap not in notes_of(dom):
-        raise Conflict(f"snapshot {snap} of {dom.name} is incomplete (its creation was interrupted)",
-                       hint=f"`vmctl repair {dom.name}` removes it; revert to another snapshot")
+
 
 
 def revert_unlocked(host: Host, dom: Domain, snap: str, *, state: str = "") -> float:

@@ -12,8 +12,10 @@
   on disks that cannot hold them (raw); ``--quiesce`` without a guest agent (never
   a silent downgrade); a VM whose seed still holds its private host key.
 
-Each complete snapshot has a note in the VM's metadata (name, consistency,
-group); a libvirt snapshot without one was interrupted and is "incomplete".
+Each snapshot vmctl took has a note in the VM's metadata (name, consistency,
+group). One that an unfinished or killed `snapshot create` names in its intent
+record is "incomplete": the next operation on the VM (or `vmctl repair`) removes
+it. Snapshots made outside vmctl (virsh) have no note: consistency unknown.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vmctl.errors import Conflict, InvalidInput
+from vmctl.errors import Conflict, InvalidInput, VmctlError
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.snapshot import SnapshotFacts, parse_snapshot, snapshot_xml
 from vmctl.local.testhooks import checkpoint
@@ -73,8 +75,23 @@ def drop_note(dom: Domain, name: str) -> None:
     update_meta(dom, snapshots=tuple(n for n in notes if n[0] != name))
 
 
+def pending_snapshots(pool: Pool | None, vm: str) -> set[str]:
+    """Snapshots an unfinished (or killed) `snapshot create` of ``vm`` names: incomplete."""
+    from vmctl.ops.intents import read_record
+
+    if pool is None:
+        return set()
+    try:
+        record = read_record(pool, vm)
+    except VmctlError:
+        return set()
+    if record is None or record.op != "snapshot-create":
+        return set()
+    return {i.name.partition("/")[2] for i in record.items if i.kind == "snapshot"}
+
+
 def snapshot_info(host: Host, dom: Domain, facts: SnapshotFacts, notes: dict[str, tuple[str, str]],
-                  current: str | None) -> SnapshotInfo:
+                  current: str | None, pending: set[str] = frozenset()) -> SnapshotInfo:  # type: ignore[assignment]
     kind = "external" if "external" in facts.disks.values() else "internal"
     consistency, group = notes.get(facts.name, ("", ""))
     return SnapshotInfo(
@@ -82,7 +99,7 @@ def snapshot_info(host: Host, dom: Domain, facts: SnapshotFacts, notes: dict[str
         created=datetime.fromtimestamp(facts.created, timezone.utc).isoformat(timespec="seconds"),
         state=facts.state, memory=facts.memory != "no", consistency=consistency, kind=kind,
         description=facts.description, size=_memory_size(host, dom, facts) if kind == "internal" else None,
-        group=group, complete=facts.name in notes, current=facts.name == current)
+        group=group, complete=facts.name not in pending, current=facts.name == current)
 
 
 def _memory_size(host: Host, dom: Domain, facts: SnapshotFacts) -> int | None:
@@ -103,16 +120,16 @@ def _memory_size(host: Host, dom: Domain, facts: SnapshotFacts) -> int | None:
     return None
 
 
-def list_snapshots(host: Host, name: str) -> list[SnapshotInfo]:
+def list_snapshots(host: Host, name: str, pool: Pool | None = None) -> list[SnapshotInfo]:
     dom = domains.lookup(host, check_name(name))
-    notes, current = notes_of(dom), snapshots.current_name(dom)
-    return [snapshot_info(host, dom, parse_snapshot(x), notes, current) for x in snapshots.list_xml(dom)]
+    notes, current, pending = notes_of(dom), snapshots.current_name(dom), pending_snapshots(pool, name)
+    return [snapshot_info(host, dom, parse_snapshot(x), notes, current, pending) for x in snapshots.list_xml(dom)]
 
 
-def get_snapshot(host: Host, name: str, snap: str) -> SnapshotInfo:
+def get_snapshot(host: Host, name: str, snap: str, pool: Pool | None = None) -> SnapshotInfo:
     dom = domains.lookup(host, check_name(name))
     facts = parse_snapshot(snapshots.xml_of(dom, check_name(snap, "snapshot")))
-    return snapshot_info(host, dom, facts, notes_of(dom), snapshots.current_name(dom))
+    return snapshot_info(host, dom, facts, notes_of(dom), snapshots.current_name(dom), pending_snapshots(pool, name))
 
 
 def default_name() -> str:
