@@ -55,7 +55,8 @@ def create(names: list[str] = typer.Argument(..., metavar="NAME [SNAP] | --group
     if json_out:
         emit_json(snap.to_dict())
     else:
-        line(f"took snapshot {snap.name} of {snap.vm} ({snap.consistency}{', memory saved' if snap.memory else ''})")
+        saved = "disks and memory" if snap.memory else "disks"
+        line(f"took snapshot {snap.name} of {snap.vm}: {saved}, {snap.consistency}")
 
 
 @app.command("list")
