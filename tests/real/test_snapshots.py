@@ -239,3 +239,44 @@ def test_rollback_script_example_from_the_docs(api, ready, tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "upgrade failed; rolled back" in proc.stdout
     assert out_of(api, ready, ["cat", "/opt/app/VERSION"]) == "1.0"
+
+
+def test_backup_of_a_running_vm_restores_as_a_new_vm(api, ready, tmp_path, capsys):
+    name = ready
+    out_of(api, name, ["sh", "-c", "echo precious > /root/data && sync"])
+    boot_id = out_of(api, name, ["cat", "/proc/sys/kernel/random/boot_id"])
+    assert run(["backup", name, str(tmp_path / "bk"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["running"] and {"manifest.json", "domain.xml", "disk-vda.qcow2", "kernel"} <= set(
+        result["files"]) | {"manifest.json"}
+    assert out_of(api, name, ["cat", "/proc/sys/kernel/random/boot_id"]) == boot_id  # it never stopped
+    copy = f"{name}-copy"
+    try:
+        assert run(["restore", str(tmp_path / "bk"), "--name", copy]) == 0
+        capsys.readouterr()
+        restored, original = api.info(copy), api.info(name)
+        assert restored.uuid != original.uuid and restored.ssh_port != original.ssh_port
+        assert restored.disks[0].base_image is None  # flattened: no backing file
+        assert restored.ssh_host_key == original.ssh_host_key  # the guest's own key came along
+        api.start(copy, wait_boot=True)
+        assert out_of(api, copy, ["cat", "/root/data"]) == "precious"
+    finally:
+        api.delete(copy)
+    assert not [v for v in api.pools.ensure().volume_names() if v.startswith(copy)]
+
+
+def test_damaged_or_tampered_backup_is_refused_with_nothing_made(api, ready, tmp_path, leftovers, capsys):
+    api.backup(ready, tmp_path / "bk")
+    before = leftovers()
+    disk = tmp_path / "bk" / "disk-vda.qcow2"
+    with open(disk, "r+b") as fh:  # one flipped byte in the middle of the disk
+        fh.seek(disk.stat().st_size // 2)
+        byte = fh.read(1)
+        fh.seek(-1, 1)
+        fh.write(bytes([byte[0] ^ 0xFF]))
+    assert run(["restore", str(tmp_path / "bk"), "--name", f"{ready}-bad"]) == 3
+    assert "does not match its checksum" in capsys.readouterr().err
+    (tmp_path / "bk" / "extra.sh").write_text("#!/bin/sh\n")
+    assert run(["restore", str(tmp_path / "bk"), "--name", f"{ready}-bad"]) == 3
+    assert "does not list: extra.sh" in capsys.readouterr().err
+    assert leftovers() == before

@@ -3,6 +3,8 @@ guest access of the object it is part of)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from vmctl.errors import InvalidInput
 
 
@@ -68,3 +70,16 @@ class SnapshotApi:
 
         return run_with_rollback(self, name, argv, in_guest=in_guest, keep=keep, say=say, out=out, err=err)
 
+
+    def backup(self, name: str, dest: str | Path, *, progress=None):
+        """A self-contained, checked copy of a VM in ``dest`` (a new directory); a running VM
+        is copied without stopping it."""
+        from vmctl.ops.backup import backup_vm
+
+        return backup_vm(self.host, self.pool, name, Path(dest), progress=progress)
+
+    def restore(self, src: str | Path, *, name: str | None = None, progress=None):
+        """A new VM from a backup (checked against its manifest first); returns its info."""
+        from vmctl.ops.backup import restore_vm
+
+        return self.info(restore_vm(self.host, self.pool, Path(src), name=name, progress=progress))

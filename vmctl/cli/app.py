@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cp": ("guest", "Copy files between host and guest over SFTP."),
     "provision": ("guest", "Run a provisioning YAML file's steps (resumable)."),
     "snapshot": ("snapshot", "Snapshots: take, list, revert, delete; groups; rollback runs."),
+    "backup": ("backup", "Copy a VM (even running) into a self-contained, checked backup."),
+    "restore": ("backup", "Bring a backup back as a new VM (checksums verified first)."),
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),

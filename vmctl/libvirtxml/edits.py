@@ -58,3 +58,42 @@ def disk_with_source(xml: str, target: str, path: str) -> str:
                 disk.remove(stale)
             return to_string(disk)
     raise InvalidInput(f"domain {root.findtext('name', '')!r} has no disk {target}", hint="see `vmctl info NAME`")
+
+
+def as_restored(xml: str, *, name: str, uuid: str, disk_sources: dict[str, str], ssh_port: int | None,
+                macs: list[str], volumes: tuple[str, ...], boot_files: dict[str, str] | None = None) -> str:
+    """A backed-up domain's XML as a new VM: its name and UUID, its disks' sources (by
+    target), fresh MAC addresses, its SSH forward port, vmctl's ownership record; no
+    snapshot notes (snapshots are not in a backup). Everything else is kept."""
+    root = parse_untrusted(xml, source="backed-up domain XML")
+    root.find("name").text = name
+    uuid_el = root.find("uuid")
+    if uuid_el is not None:
+        uuid_el.text = uuid
+    root.attrib.pop("id", None)
+    for tag, path in (boot_files or {}).items():  # "kernel", "initrd": the restored VM's own copies
+        element = root.find(f"os/{tag}")
+        if element is not None:
+            element.text = path
+    for disk in root.iterfind("devices/disk"):
+        target = disk.find("target")
+        source = disk.find("source")
+        dev = target.get("dev") if target is not None else None
+        if dev in disk_sources and source is not None:
+            source.attrib.clear()
+            source.set("file", disk_sources[dev])
+            for stale in disk.findall("backingStore"):
+                disk.remove(stale)
+    fresh = iter(macs)
+    for mac in root.iterfind("devices/interface/mac"):
+        mac.set("address", next(fresh))
+    for arg in root.iterfind(f"{_Q}commandline/{_Q}arg"):
+        value = arg.get("value", "")
+        if value.startswith("virtio-net-pci,") and "mac=" in value:
+            arg.set("value", ",".join(f"mac={next(fresh)}" if p.startswith("mac=") else p for p in value.split(",")))
+    vm = root.find(f"metadata/{_V}vm")
+    if vm is not None:
+        edit_metadata(vm, read_metadata(vm), volumes=volumes, snapshots=())
+    validate(root, "domain")
+    restored = to_string(root)
+    return with_ssh_port(restored, ssh_port) if ssh_port else restored

@@ -33,6 +33,8 @@ class DomainFacts:
     meta: VmMeta
     accel: str
     managed: bool  # has vmctl metadata
+    kernel: str = ""  # direct kernel boot: the host's kernel and initrd files
+    initrd: str = ""
 
 
 def parse_domain(xml: str | bytes) -> DomainFacts:
@@ -65,6 +67,8 @@ def parse_domain(xml: str | bytes) -> DomainFacts:
         meta=meta,
         accel=accel,
         managed=vm is not None,
+        kernel=root.findtext("os/kernel", "") or "",
+        initrd=root.findtext("os/initrd", "") or "",
     )
 
 

@@ -58,6 +58,18 @@ def remove_item(host: Host, pool: Pool, item: Item) -> bool:
         dom.destroy()
         dom.undefine()
         return True
+    if item.kind == "partial":  # a killed backup's unfinished file or directory (on the machine that ran it)
+        import shutil
+        from pathlib import Path
+
+        path = Path(item.name)
+        if ".partial-" not in path.name or not (path.is_dir() or path.is_file()) or path.is_symlink():
+            return False
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+        return True
     if item.kind == "snapshot":  # "VM/SNAPSHOT": a half-taken snapshot (its note was never written)
         from vmctl.virt import snapshots
 

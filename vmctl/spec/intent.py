@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 # What to do with a dead operation: undo what it made, or finish what it removed.
-UNDO_OPS = {"create", "image-import", "snapshot-create", "restore"}
+UNDO_OPS = {"create", "image-import", "snapshot-create", "restore", "backup"}
 FINISH_OPS = {"delete", "image-rm", "snapshot-delete"}
 RECORD_FORMAT = 1
 

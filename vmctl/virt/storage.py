@@ -54,8 +54,16 @@ class Pool:
             return int(self._pool.info()[1])
 
     def volumes(self) -> list[VolumeFacts]:
+        """Every volume's facts; one deleted meanwhile (by another client) is left out."""
         with libvirt_errors(f"list volumes of {self.name}"):
-            return [parse_volume(v.XMLDesc(0)) for v in self._pool.listAllVolumes(0)]
+            found = []
+            for vol in self._pool.listAllVolumes(0):
+                try:
+                    found.append(parse_volume(vol.XMLDesc(0)))
+                except libvirt.libvirtError as exc:
+                    if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                        raise
+            return found
 
     def volume_names(self) -> list[str]:
         """Names only: one call, however many volumes (for sweeps)."""

@@ -1,0 +1,40 @@
+"""`vmctl backup NAME DEST` and `vmctl restore DEST [--name NEW]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vmctl.cli import options as opt
+from vmctl.cli.complete import complete_vm
+from vmctl.cli.output import emit_json, line, note
+from vmctl.cli.state import api
+from vmctl.cli.views import show_vm
+
+app = typer.Typer()
+
+
+@app.command("backup")
+def backup(name: str = typer.Argument(..., help="VM name.", autocompletion=complete_vm),
+           dest: Path = typer.Argument(..., help="A new directory for the backup."),
+           json_out: bool = opt.JSON) -> None:
+    """Write a self-contained copy of a VM (disks flattened, definition, metadata, a
+    manifest with checksums); a running VM keeps running."""
+    result = api().backup(name, dest, progress=None if json_out else note)
+    if json_out:
+        emit_json(result.to_dict())
+    else:
+        size = sum(result.files.values())
+        line(f"backed up {name} to {result.path}: {len(result.files)} files, {size >> 20} MiB "
+             f"in {result.seconds:.1f} s{' (while running)' if result.running else ''}")
+
+
+@app.command("restore")
+def restore(src: Path = typer.Argument(..., help="A directory vmctl backup made."),
+            name: str = typer.Option(None, "--name", help="Name of the new VM (default: the backed-up one's)."),
+            json_out: bool = opt.JSON) -> None:
+    """Bring a backup back as a new VM (new UUID, MACs, SSH port); refused, with nothing
+    made, if any file does not match the manifest."""
+    vm = api().restore(src, name=name, progress=None if json_out else note)
+    show_vm(vm, json_out)
