@@ -23,7 +23,8 @@ ALLOWED: dict[str, set[str]] = {
     "provision": BASE | {"provision"},
     "tinyguest": BASE | {"tinyguest"},
     "guest": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest"},
-    "ops": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "provision", "tinyguest", "ops"},
+    "ops": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "provision", "tinyguest", "ops",
+                   "__init__", "__version__"},  # backups record vmctl's version
     "api": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "provision", "tinyguest", "ops"},
     "cli": BASE | {"api", "cli", "__init__", "__version__"},
     "testing": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "ops", "api", "testing"},
