@@ -68,9 +68,12 @@ def sigterm_to_exit(runs: int) -> list[float]:
 
 
 def kill_creates(count: int, prefix: str) -> None:
+    """``count`` creates held after define at the same time, then all killed (one after
+    the other they would not pile up: each create first repairs the dead ones before it)."""
     with tempfile.TemporaryDirectory() as tmp:
-        for i in range(count):
-            proc = paused(["create", f"{prefix}-{i}", "--no-start"], "create:defined", Path(tmp) / f"k{i}")
+        procs = [paused(["create", f"{prefix}-{i}", "--no-start"], "create:defined", Path(tmp) / f"k{i}")
+                 for i in range(count)]
+        for proc in procs:
             proc.kill()
             proc.wait(10)
 
