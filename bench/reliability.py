@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import statistics
 import subprocess
@@ -29,18 +28,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import summarize  # noqa: E402
 
+from vmctl.testing.pause import PausedVmctl  # noqa: E402
+
 VMCTL = [str(ROOT / ".venv/bin/python"), "-m", "vmctl"]
-
-
-def paused(args: list[str], point: str, pause: Path) -> subprocess.Popen:
-    env = {**os.environ, "VMCTL_TEST_PAUSE_AT": point, "VMCTL_TEST_PAUSE_FILE": str(pause)}
-    proc = subprocess.Popen([*VMCTL, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not pause.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"vmctl did not reach {point}: {proc.communicate()[1]!r}")
-        time.sleep(0.02)
-    return proc
 
 
 def leftovers(name: str) -> list[str]:
@@ -54,15 +44,12 @@ def sigterm_to_exit(runs: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):
             name = f"bench-term-{i}"
-            pause = Path(tmp) / f"p{i}"
-            proc = paused(["create", name, "--wait", "boot"], "create:started", pause)
-            pause.unlink()
+            held = PausedVmctl(["create", name, "--wait", "boot"], "create:started", Path(tmp))
+            held.release()
             time.sleep(1.0)  # inside the boot wait
-            sent = time.perf_counter()
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
-            times.append(time.perf_counter() - sent)
-            assert proc.returncode == 143, proc.returncode
+            code, seconds, err = held.stop(signal.SIGTERM)
+            times.append(seconds)
+            assert code == 143, err
             assert leftovers(name) == [], leftovers(name)
     return times
 
@@ -71,11 +58,10 @@ def kill_creates(count: int, prefix: str) -> None:
     """``count`` creates held after define at the same time, then all killed (one after
     the other they would not pile up: each create first repairs the dead ones before it)."""
     with tempfile.TemporaryDirectory() as tmp:
-        procs = [paused(["create", f"{prefix}-{i}", "--no-start"], "create:defined", Path(tmp) / f"k{i}")
-                 for i in range(count)]
-        for proc in procs:
+        held = [PausedVmctl(["create", f"{prefix}-{i}", "--no-start"], "create:defined", Path(tmp))
+                for i in range(count)]
+        for proc in held:
             proc.kill()
-            proc.wait(10)
 
 
 def by_hand(count: int, prefix: str) -> None:

@@ -73,8 +73,21 @@ def vm_name(api: Vmctl) -> Iterator[str]:
 
 @pytest.fixture
 def leftovers(api: Vmctl):
-    """Call it to get (domain names, pool volume names) to compare before/after."""
+    """Call it to get (domain names, pool volume names) to compare before/after: those of
+    this test run (everything vmctl makes for a VM, image or lock carries the name, and
+    tests name theirs t-<pid>-...), so other processes' VMs coming and going meanwhile
+    do not count."""
+    def ours(name: str) -> bool:
+        name = name.removeprefix("image:")
+        if not name.startswith("t-"):
+            return False
+        parts = name.split("-")  # another live test run's VM (t-<its pid>-...) is not ours to count
+        pid = parts[1]
+        return not (len(parts) >= 3 and pid and all(c in "0123456789abcdef" for c in pid)
+                    and pid != f"{os.getpid():x}" and process_start(int(pid, 16)) is not None)
+
     def snapshot() -> tuple[set[str], set[str]]:
         api.pool.refresh()
-        return ({r.name for r in domains.list_all(api.host)}, {v.name for v in api.pool.volumes()})
+        return ({r.name for r in domains.list_all(api.host) if ours(r.name)},
+                {v for v in api.pool.volume_names() if ours(v)})
     return snapshot

@@ -12,16 +12,15 @@ and in every case no domain, volume, lock or intent record remains that should n
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from vmctl.api import Vmctl
+from vmctl.testing.pause import PausedVmctl
 from vmctl.virt import domains
 
 VMCTL = [sys.executable, "-m", "vmctl"]
@@ -42,23 +41,11 @@ def vmctl(*args: str, check: bool = True, timeout: float = 300) -> subprocess.Co
 def stop_at(args: list[str], point: str, sig: signal.Signals, tmp_path: Path) -> tuple[int, float, str]:
     """Run vmctl until it pauses at ``point``, send ``sig``; (exit code, seconds from the
     signal to the exit, stderr)."""
-    pause = tmp_path / f"pause-{point.replace(':', '-')}-{sig.name}"
-    env = {**os.environ, "VMCTL_TEST_PAUSE_AT": point, "VMCTL_TEST_PAUSE_FILE": str(pause)}
-    proc = subprocess.Popen([*VMCTL, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    held = PausedVmctl(args, point, tmp_path)
     try:
-        deadline = time.monotonic() + 240
-        while not pause.exists():
-            assert proc.poll() is None, f"vmctl ended before {point}: {proc.communicate()}"
-            assert time.monotonic() < deadline, f"vmctl never reached {point}"
-            time.sleep(0.05)
-        signalled = time.monotonic()
-        proc.send_signal(sig)
-        _out, err = proc.communicate(timeout=30)
-        return proc.returncode, time.monotonic() - signalled, err
+        return held.stop(sig)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        held.kill()
 
 
 def pool_state(api: Vmctl, marker: str) -> tuple[list[str], list[str]]:

@@ -14,37 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from vmctl.api import Vmctl
 from vmctl.cli.app import run
-from vmctl.errors import Busy, Conflict, InvalidInput
+from vmctl.errors import Busy, Conflict
+from vmctl.testing.pause import PausedVmctl
 from vmctl.virt import domains
 
 VMCTL = [sys.executable, "-m", "vmctl"]
 
 
-class Paused:
-    """A vmctl process held at a checkpoint (see vmctl/local/testhooks.py)."""
-
-    def __init__(self, args: list[str], point: str, tmp_path: Path, env: dict[str, str] | None = None) -> None:
-        self.pause = tmp_path / f"pause-{point.replace(':', '-')}"
-        environ = {**os.environ, **(env or {}), "VMCTL_TEST_PAUSE_AT": point, "VMCTL_TEST_PAUSE_FILE": str(self.pause)}
-        self.proc = subprocess.Popen([*VMCTL, *args], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        deadline = time.monotonic() + 240
-        while not self.pause.exists():
-            assert self.proc.poll() is None, f"ended before {point}: {self.proc.communicate()}"
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-
-    def resume(self) -> subprocess.CompletedProcess[str]:
-        self.pause.unlink()
-        out, err = self.proc.communicate(timeout=300)
-        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.communicate(timeout=30)
+def Paused(args: list[str], point: str, tmp_path: Path, env: dict[str, str] | None = None) -> PausedVmctl:
+    return PausedVmctl(args, point, tmp_path, env=env)
 
 
 def test_second_create_of_a_name_is_busy_at_once(api, tiny, vm_name, tmp_path, capsys):
@@ -54,7 +33,7 @@ def test_second_create_of_a_name_is_busy_at_once(api, tiny, vm_name, tmp_path, c
         assert run(["create", vm_name, "--no-start"]) == 10
         assert time.monotonic() - started < 5
         err = capsys.readouterr().err
-        assert f"{vm_name} is busy: create by pid {first.proc.pid}" in err and "since" in err
+        assert f"{vm_name} is busy: create by pid {first.pid}" in err and "since" in err
     finally:
         done = first.resume()
     assert done.returncode == 0, done.stderr
@@ -67,7 +46,7 @@ def test_second_operation_on_one_vm_is_busy_and_a_killed_owner_frees_it(api, tin
     try:
         for argv in (["start", vm_name], ["stop", vm_name], ["delete", vm_name], ["destroy", vm_name]):
             assert run(argv) == 10, argv
-            assert f"busy: delete by pid {holder.proc.pid}" in capsys.readouterr().err
+            assert f"busy: delete by pid {holder.pid}" in capsys.readouterr().err
         with pytest.raises(Busy):
             api.start(vm_name)
     finally:
@@ -229,13 +208,11 @@ def test_env_values_stay_off_both_process_lists(api, tiny, vm_name, tmp_path):
 
 def test_sigterm_during_the_boot_wait_undoes_the_create(api, tiny, vm_name, tmp_path):
     held = Paused(["create", vm_name, "--wait", "boot"], "create:started", tmp_path)
-    held.pause.unlink()  # let it go on into the boot wait
+    held.release()  # let it go on into the boot wait
     time.sleep(1.0)
-    sent = time.monotonic()
-    held.proc.send_signal(signal.SIGTERM)
-    _out, err = held.proc.communicate(timeout=30)
-    assert held.proc.returncode == 143, err
-    print(f"SIGTERM to exit, create undone: {time.monotonic() - sent:.2f} s")  # measured in bench/reliability.py
+    code, seconds, err = held.stop(signal.SIGTERM)
+    assert code == 143, err
+    print(f"SIGTERM to exit, create undone: {seconds:.2f} s")  # measured in bench/reliability.py
     assert not domains.exists(api.host, vm_name)
     assert [v for v in api.pools.ensure().volume_names() if vm_name in v] == []
 

@@ -29,7 +29,6 @@ from vmctl.spec.units import MiB, format_size, parse_size
 from vmctl.virt.host import Host
 
 if TYPE_CHECKING:
-    from vmctl.guest.access import GuestAccess
     from vmctl.spec.domain import Accel
     from vmctl.spec.request import CreateRequest
     from vmctl.ops.fanout import FanOutSummary

@@ -9,7 +9,6 @@ in command strings (an env file carries them) or messages.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import select
 import shlex
