@@ -120,3 +120,23 @@ def test_unreachable_uri_is_host_error(capsys):
     assert run(["-c", "qemu+unix:///system?socket=/nonexistent/sock", "list"]) == 7
     err = capsys.readouterr().err
     assert "cannot connect" in err and "hint:" in err
+
+
+def test_reading_commands_change_nothing_on_the_host(tmp_path):
+    """list, info, image list, templates, host info, render and a dry-run repair on a host
+    without vmctl's pool answer ("no VMs yet") and leave the host as it was; the first
+    command that writes makes the pool. (One connection: each test:/// open is a new host.)"""
+    from vmctl.api import Vmctl
+
+    node = tmp_path / "empty.xml"
+    node.write_text("<node/>")
+    with Vmctl(f"test://{node}") as v:
+        assert v.list() == [] and v.list_images() == [] and v.templates()
+        assert v.host_info().pool_path is None
+        assert "<domain" in v.render("example", template="linux-direct")
+        assert v.repair(dry_run=True).findings == []
+        with pytest.raises(NotFound):
+            v.info("ghost")
+        assert v.host.conn.listAllStoragePools(0) == []
+        v.pool  # a writing command's first step
+        assert [p.name() for p in v.host.conn.listAllStoragePools(0)] == ["vmctl"]
