@@ -72,12 +72,12 @@ def test_data_file_bit_without_extension(tmp_path):
 
 
 def test_encrypted_qcow2_refused(tmp_path):
-    path = tmp_path / "e.qcow2"
-    proc = qemu_img("create", "-f", "qcow2", "--object", "secret,id=s0,data=x",
-                    "-o", "encrypt.format=luks,encrypt.key-secret=s0", str(path), "16M")
-    if proc.returncode != 0:
-        pytest.skip(f"qemu-img cannot make an encrypted qcow2 here: {proc.stderr.strip()}")
-    refused(path.read_bytes()[:HEAD_BYTES], match="encrypted")
+    # qemu-img's LUKS key derivation times itself and fails on a loaded machine ("Unable to
+    # get accurate CPU usage"), so the crypt method field is set by hand: AES (1) and LUKS (2).
+    for method in (1, 2):
+        head = bytearray(make(tmp_path, f"e{method}.qcow2"))
+        head[32:36] = struct.pack(">I", method)
+        refused(bytes(head), match="encrypted")
 
 
 def test_qcow2_declared_raw_refused(tmp_path):
