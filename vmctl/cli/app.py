@@ -42,8 +42,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
     "host": ("host", "The libvirt host: accelerator, versions, resources."),
+    "lab": ("lab", "A lab of libvirt hosts on this machine, for trying migration (root)."),
 }
-GROUPS = {"image", "template", "host"}
+GROUPS = {"image", "template", "host", "lab"}
 
 
 class LazyGroup(TyperGroup):
