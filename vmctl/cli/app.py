@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cp": ("guest", "Copy files between host and guest over SFTP."),
     "provision": ("guest", "Run a provisioning YAML file's steps (resumable)."),
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
+    "migrate": ("migrate", "Move a VM to another libvirt host (live when it runs, offline when not)."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
     "host": ("host", "The libvirt host: accelerator, versions, resources."),
