@@ -214,7 +214,7 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
                 _apply(run, job, decision)
             if stats.active:
                 run.emit("progress", stats=stats)
-            if stats.active and stats.data_processed and not paused_once:
+            if stats.active and stats.data_total and stats.data_processed and not paused_once:
                 paused_once = True
                 checkpoint("migrate:running")
     except BaseException:

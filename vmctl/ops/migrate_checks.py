@@ -150,7 +150,10 @@ def _preflight(checks: Checks, src: Host, src_pool: Pool, dest: Host, req: Migra
     dest_pool = find_pool(dest, src_pool.name)
     storage, volumes = _check_storage(checks, req, dom, info, src, src_pool, dest, dest_pool, live)
     # 7. snapshots (the hook), 8. locks
-    checks.ok("snapshots", f"{carry_snapshots(dom)} snapshots")
+    try:
+        checks.ok("snapshots", f"{carry_snapshots(dom)} snapshots")
+    except Conflict as exc:
+        checks.fail("snapshots", exc)
     for side, pool in (("source", src_pool), ("destination", dest_pool)):
         record = read_record(pool, req.name) if pool is not None else None
         if record is not None and is_alive(record):

@@ -13,11 +13,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from vmctl.errors import NotFound, VmctlError
+from vmctl.errors import NotFound, OperationFailed, VmctlError
 from vmctl.ops.intents import is_alive, list_records, read_record, record_volume
 from vmctl.policy.migration import Side, settle
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord, Item
+from vmctl.spec.uris import display_uri
 from vmctl.virt import domains
+from vmctl.virt import migrate as vmig
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool, find_pool
 
@@ -149,6 +151,8 @@ def half_made_hint(pool: Pool | None, name: str) -> str | None:
 
 # --- migrations --------------------------------------------------------------------------
 
+JOB_END_TIMEOUT = 60.0  # seconds for a dead client's migration job to end (aborted halfway)
+
 def _side(host: Host, name: str, uuid: str) -> tuple[Side, "domains.Domain | None"]:
     for record in domains.list_all(host):
         if record.name == name and record.uuid == uuid:
@@ -161,6 +165,11 @@ def settle_migration(src: Host, dest: Host, name: str, uuid: str, *, live: bool,
     """Leave the guest of an unfinished migration on exactly one host, running as it was
     (:func:`vmctl.policy.migration.settle` decides which): the other host's copy, and in
     copy mode its copies of the VM's ``volumes``, are removed. Returns what was done."""
+    for host in (src, dest):  # a migration job its dead client left running: let it end (or end it)
+        if (dom := _side(host, name, uuid)[1]) is not None and not vmig.wait_for_no_job(
+                dom, JOB_END_TIMEOUT, abort_after=JOB_END_TIMEOUT / 2):
+            raise OperationFailed(f"{name} still runs a job on {display_uri(host.uri)} that libvirt does not end",
+                                  hint=f"try `vmctl repair {name}` again later; see `virsh domjobinfo {name}`")
     (src_side, src_dom), (dest_side, dest_dom) = _side(src, name, uuid), _side(dest, name, uuid)
     plan = settle(src_side, dest_side, live=live)
     done = [f"keep {name} on the {plan.keep} ({plan.reason})"]

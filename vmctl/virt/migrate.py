@@ -97,6 +97,34 @@ def completed_stats(dom: Domain) -> JobStats | None:
         return None
 
 
+def wait_for_no_job(dom: Domain, timeout: float, *, abort_after: float) -> bool:
+    """Wait (bounded) until ``dom`` runs no job, e.g. a migration whose client died and
+    that libvirt is still winding down; after ``abort_after`` seconds ask libvirt to
+    abort it. True when no job runs any more."""
+    import time
+
+    started = time.monotonic()
+    aborted = False
+    while time.monotonic() - started < timeout:
+        try:
+            kind = dom._dom.jobInfo()[0]
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return True
+            kind = libvirt.VIR_DOMAIN_JOB_UNBOUNDED  # busy answering: a job holds the domain
+        if kind in (libvirt.VIR_DOMAIN_JOB_NONE, libvirt.VIR_DOMAIN_JOB_COMPLETED, libvirt.VIR_DOMAIN_JOB_FAILED,
+                    libvirt.VIR_DOMAIN_JOB_CANCELLED):
+            return True
+        if not aborted and time.monotonic() - started >= abort_after:
+            aborted = True
+            try:
+                dom._dom.abortJob()
+            except libvirt.libvirtError:
+                pass
+        time.sleep(0.2)
+    return False
+
+
 class LiveMigration:
     """One ``migrate3`` call, running in a thread."""
 

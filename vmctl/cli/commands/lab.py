@@ -59,12 +59,12 @@ def status(json_out: bool = opt.JSON) -> None:
     if json_out:
         emit_json(current.to_dict())
         return
-    if not current.hosts:
+    if not current.exists:
         line(f"no lab at {current.root}")
         return
     table(["NAME", "LIBVIRTD", "SSHD", "ADDRESS", "LINK", "URI"],
-          [(h.name, "running" if h.libvirtd else "DOWN", "running" if h.sshd else "DOWN", h.address,
-            h.link_address, h.uri) for h in current.hosts])
+          [(h.name, "running" if h.libvirtd else "DOWN", "running" if h.sshd else "DOWN", h.address or "-",
+            h.link_address, h.uri or "-") for h in current.hosts])
     if not current.up:
         note("the lab is not fully up: `vmctl lab up` makes it again, `vmctl lab down` removes it")
 

@@ -76,7 +76,8 @@ class LabHostInfo:
 @dataclass(frozen=True)
 class LabStatus:
     root: str
-    up: bool
+    exists: bool           # lab.json is there (a lab, whole or half-made)
+    up: bool               # complete, and every host's daemons run
     complete: bool
     shared_dir: str
     local_dir: str
@@ -167,11 +168,11 @@ class Lab:
         _need_root()
         state = self._read() if self.root.is_dir() else None
         if state is None:
-            return LabStatus(str(self.root), False, False, str(self.shared_dir), str(self.local_dir), [])
-        hosts = [self._info(h) for h in state.get("hosts", []) if h.get("address")]
+            return LabStatus(str(self.root), False, False, False, str(self.shared_dir), str(self.local_dir), [])
+        hosts = [self._info(h) for h in state.get("hosts", []) if h.get("root")]
         complete = bool(state.get("complete"))
         up = complete and all(h.libvirtd and h.sshd for h in hosts) and bool(hosts)
-        return LabStatus(str(self.root), up, complete, str(self.shared_dir), str(self.local_dir), hosts)
+        return LabStatus(str(self.root), True, up, complete, str(self.shared_dir), str(self.local_dir), hosts)
 
     def up(self, count: int = 2, *, ready_timeout: float = 60.0) -> LabStatus:
         """Bring up ``count`` hosts, or find them up (idempotent). A lab left half-made
@@ -186,7 +187,7 @@ class Lab:
                                    hint="`vmctl lab down` first, or use it as it is")
                 return LabStatus(**{**current.__dict__, "already": True})
             if self._leftovers():  # a half-made lab (killed up, crashed daemon): start afresh
-                self._down()
+                self._down(keep_root=True)
             try:
                 self._up(count, ready_timeout)
             except BaseException:
@@ -276,7 +277,7 @@ class Lab:
     def _info(self, record: dict) -> LabHostInfo:
         layout = Layout(Path(record["root"])) if record.get("root") else None
         uri = ssh_uri(record["address"], layout.ssh_client_key, self.known_hosts, self.ssh_command) \
-            if layout is not None else ""
+            if layout is not None and record.get("address") else ""
         alive = {comm: bool(layout) and daemons.alive(daemons.read_pid(pidfile) or 0, comm)
                  for comm, pidfile in (("libvirtd", layout.libvirtd_pid if layout else None),
                                        ("sshd", layout.sshd_pid if layout else None))}
@@ -285,7 +286,7 @@ class Lab:
                            str(layout.socket) if layout else "", alive["libvirtd"], alive["sshd"])
 
     # --- removing --------------------------------------------------------------------
-    def _down(self) -> list[str]:
+    def _down(self, *, keep_root: bool = False) -> list[str]:
         state = self._read() or {}
         removed: list[str] = []
         problems: list[str] = []
@@ -318,10 +319,11 @@ class Lab:
         if problems:
             raise OperationFailed("the lab did not come down cleanly: " + "; ".join(problems),
                                   hint="run `vmctl lab down` again; see `ip netns list`, `pgrep -af vmctl-lab`")
-        (self.root / ".lock").unlink(missing_ok=True)
-        try:
-            self.root.rmdir()
-        except OSError:
-            pass
+        if not keep_root:
+            (self.root / ".lock").unlink(missing_ok=True)
+            try:
+                self.root.rmdir()
+            except OSError:
+                pass
         return removed
 
