@@ -77,6 +77,10 @@ def hosts_of(lab: LabView, guest: Guest) -> tuple[str, str]:
     return where[0], "lab2" if where[0] == "lab1" else "lab1"
 
 
+def sh(*argv: str) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
 def env_for(guest: Guest, **extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO), "VMCTL_POOL": guest.pool, **extra}
 
@@ -229,7 +233,12 @@ def test_completion_timeout(lab: LabView, copied_vm: Guest):
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted(lab: LabView, shared_vm: Guest, tmp_path: Path, signum: int, code: int):
     src, dest = hosts_of(lab, shared_vm)
-    with paused_migration(lab, shared_vm, src, dest, "migrate:running", "--bandwidth", "2", tmp=tmp_path) as proc:
+    with paused_migration(lab, shared_vm, src, dest, "migrate:running", "--bandwidth", "2", "--max-downtime", "400",
+                          tmp=tmp_path) as proc:
+        virsh = ["virsh", "-c", lab.local_uri(src)]
+        # the options reached libvirt: the bandwidth as given, the first downtime step (a fifth of the maximum)
+        assert sh(*virsh, "migrate-getspeed", shared_vm.name) == "2"
+        assert sh(*virsh, "migrate-getmaxdowntime", shared_vm.name) == "80"
         os.kill(proc.pid, signum)
         status, err = release(proc)
     assert status == code, err

@@ -221,7 +221,8 @@ def _check_storage(checks: Checks, req: MigrationRequest, dom: Domain, info: Dom
         where = f"at {dest_pool.path}" if dest_pool else "missing"
         checks.fail("storage", MigrationFailed(
             f"--copy-storage needs pool {src_pool.name} at {src_pool.path} on the destination too (it is {where})",
-            hint=f"define the pool there at the same path (`vmctl -c DEST image list` creates it)"))
+            hint=f"make vmctl's pool there at {src_pool.path} (VMCTL_POOL_PATH={src_pool.path} "
+                 "vmctl -c DEST image build tiny creates it with the image)"))
     missing = [p for p in files if p not in own_paths and volume_by_path(dest, p) is None]
     missing += [v.backing_path for v in own if v.backing_path and volume_by_path(dest, v.backing_path) is None]
     if missing:
