@@ -36,6 +36,7 @@ from vmctl.virt.storage import Pool, copy_volume, find_pool
 
 OnEvent = Callable[[MigrationEvent], None]
 ABORT_WAIT = 60.0   # seconds for libvirt to wind an aborted job down
+POSTCOPY_WAIT = 600.0  # ... for a post-copy migration to finish once interrupted (it cannot be aborted)
 
 
 class _Run:
@@ -168,9 +169,9 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
         if done:  # the guest runs on the destination; what is left over goes to `vmctl repair`
             run.release(clean=False)
             if isinstance(exc, VmctlError):
-                raise MigrationFailed(f"{name} now runs on {display_uri(plan.dest_uri)}, but cleaning up the source "
-                                      f"failed: "
-                                      f"{exc.message}", hint=f"`vmctl repair {name}` on the source finishes it") from None
+                raise MigrationFailed(f"{name} now runs on {display_uri(plan.dest_uri)}, but cleaning up the "
+                                      f"source failed: {exc.message}",
+                                      hint=f"`vmctl repair {name}` on the source finishes it") from None
             raise
         with deferred_signals():
             clean = _settle_failure(run, dom_name=name)
@@ -205,14 +206,14 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
     job.start()
     try:
         while not job.wait(POLL_INTERVAL):
-            stats = job.stats()
-            if stats is None:
-                continue
+            sample = job.stats()
+            # libvirt could not answer (busy): no news is no progress, and the timeout still counts
+            stats = sample or JobStats(active=True, data_processed=max(state.processed, 0))
             elapsed = time.monotonic() - began
             decisions, state = next_actions(stats, elapsed, state, plan.settings)
             for decision in decisions:
                 _apply(run, job, decision)
-            if stats.active:
+            if sample is not None and stats.active:
                 run.emit("progress", stats=stats)
             if stats.active and stats.data_total and stats.data_processed and not paused_once:
                 paused_once = True
@@ -220,8 +221,8 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
     except BaseException:
         if not state.postcopy:
             job.abort()
-        with deferred_signals():
-            job.wait(ABORT_WAIT)
+        with deferred_signals():  # in post-copy there is no going back: wait for the end
+            job.wait(POSTCOPY_WAIT if state.postcopy else ABORT_WAIT)
         raise
     if job.error is not None:
         if state.timed_out and not state.postcopy:
