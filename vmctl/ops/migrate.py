@@ -203,9 +203,16 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
                              disks=plan.nbd_disks, bandwidth_mib=plan.request.bandwidth_mib)
     run.emit("phase", "transfer", f"live, {plan.storage} storage" + (", TLS" if plan.request.tls else ""))
     state, began, paused_once = MonitorState(), time.monotonic(), False
+    # Bounded: past the completion timeout the job is aborted (or, in post-copy, runs on
+    # for at most POSTCOPY_WAIT); a job libvirt does not end after that is left to settle.
+    hard_stop = plan.settings.completion_timeout + ABORT_WAIT + (POSTCOPY_WAIT if flags.postcopy else 0)
     job.start()
     try:
         while not job.wait(POLL_INTERVAL):
+            if time.monotonic() - began > hard_stop:
+                job.abort()
+                raise MigrationFailed(f"libvirt did not end the migration of {plan.request.name} within "
+                                      f"{hard_stop:g} s", hint="see `virsh domjobinfo` on both hosts")
             sample = job.stats()
             # libvirt could not answer (busy): no news is no progress, and the timeout still counts
             stats = sample or JobStats(active=True, data_processed=max(state.processed, 0))
