@@ -87,6 +87,19 @@ class HostKeyMismatch(GuestError):
     code = "host-key-mismatch"
 
 
+class MigrationFailed(VmctlError):
+    """A migration did not complete (the destination failed, the link broke, the job was
+    aborted); the guest is left on exactly one host, named in the message."""
+
+    code = "migration-failed"
+
+
+class MigrationTimeout(MigrationFailed):
+    """A migration did not complete within its completion timeout and was aborted."""
+
+    code = "migration-timeout"
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT, SIGTERM or SIGHUP: the operation unwinds exactly as for Ctrl-C, and
     vmctl exits with 128 + the signal number (130, 143, 129)."""
@@ -110,6 +123,8 @@ EXIT_CODES: dict[type[VmctlError], int] = {
     Busy: 10,
     GuestError: 11,
     HostKeyMismatch: 12,
+    MigrationFailed: 13,
+    MigrationTimeout: 14,
     VmctlError: 1,
 }
 INTERNAL_ERROR_EXIT = 1

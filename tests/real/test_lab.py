@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from vmctl.api import Vmctl
-from vmctl.errors import HostError
+from vmctl.errors import HostError, InvalidInput
 from vmctl.testing.lab import LabHost
 from vmctl.virt import domains
 
@@ -156,14 +156,19 @@ def test_stop_destroys_running_guests_and_networks(api: Vmctl):
     assert_nothing_left(lab, root, veth, inode, prefix)
 
 
-def test_tcp_listener_is_opt_in_and_on_the_lab_address(api: Vmctl):
+def test_no_unauthenticated_libvirt_listener(api: Vmctl):
+    """A lab host serves libvirt over no network port: clients come through its sshd
+    (docs/lab.md); its unix sockets are root's only. Plain TCP cannot be asked for."""
+    with pytest.raises(InvalidInput, match="authenticated"):
+        LabHost(listen_tcp=True)
     with LabHost() as lab:
-        assert ":16509" not in sh("ip", "netns", "exec", lab.netns, "ss", "-ltn")
-    with LabHost(listen_tcp=True) as lab:
-        listening = sh("ip", "netns", "exec", lab.netns, "ss", "-ltn")
-        assert f"{lab.address}:16509" in listening and "0.0.0.0:16509" not in listening
-        with Vmctl(lab.tcp_uri) as v:  # from the root namespace, over the veth pair
-            assert v.host.facts().hostname == lab.hostname
+        listening = sh("ip", "netns", "exec", lab.netns, "ss", "-ltnH")
+        assert listening.strip() == ""  # no libvirtd (16509, 16514) or any other TCP listener
+        for sock in ("libvirt-sock", "libvirt-sock-ro", "libvirt-admin-sock"):
+            st = (lab.root / "run" / sock).stat()
+            assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, 0, 0o700), sock
+        config = (lab.root / "etc" / "libvirtd.conf").read_text()
+        assert 'listen_tcp = 0' in config and 'auth_tcp = "none"' not in config.split("# --- vmctl lab host ---")[1]
 
 
 def test_cleanup_stops_a_lab_whose_owner_was_killed(api: Vmctl):

@@ -13,7 +13,8 @@ def test_every_error_class_has_a_distinct_exit_code():
 
 @pytest.mark.parametrize("cls,code", [(errors.InvalidInput, 3), (errors.NotFound, 4), (errors.Conflict, 5),
                                       (errors.InsufficientResources, 6), (errors.HostError, 7),
-                                      (errors.Timeout, 9)])
+                                      (errors.Timeout, 9), (errors.MigrationFailed, 13),
+                                      (errors.MigrationTimeout, 14)])
 def test_exit_codes_are_stable(cls, code):
     err = cls("m", "h")
     assert exit_code_for(err) == code

@@ -37,10 +37,13 @@ if TYPE_CHECKING:
     from vmctl.ops.repair import RepairReport
     from vmctl.ops.templates import Template
     from vmctl.spec.image import Image
+    from vmctl.spec.migration import MigrationEvent, MigrationResult
 
 from vmctl.signals import handle_termination_signals
 
-__all__ = ["Vmctl", "VmInfo", "format_size", "format_summary", "handle_termination_signals"]
+from vmctl.spec.uris import display_uri
+
+__all__ = ["Vmctl", "VmInfo", "display_uri", "format_size", "format_summary", "handle_termination_signals"]
 
 
 
@@ -261,6 +264,29 @@ class Vmctl(GuestApi, SnapshotApi):
         store, records = ImageStore(self.host, pool), domains.list_all(self.host)
         builds = unused_builds(store, records) if dry_run or name else remove_unused_builds(store, records)
         return RepairReport(findings, builds)
+
+    def migrate(self, name: str, dest_uri: str, *, copy_storage: bool = False, keep_source: bool = False,
+                tls: bool = False, insecure_transport: bool = False, max_downtime_ms: int | None = None,
+                bandwidth_mib: int | None = None, on_timeout: str = "abort", timeout: float | None = None,
+                dry_run: bool = False,
+                on_event: "Callable[[MigrationEvent], None] | None" = None) -> "MigrationResult":
+        """Move VM ``name`` to the libvirt host at ``dest_uri``: live when it runs, offline
+        when it is shut off. Pre-flight checks first (only those with ``dry_run``); checks,
+        progress and warnings go to ``on_event``. On any failure the guest stays on exactly
+        one host (see docs/migration.md)."""
+        from vmctl.ops.migrate import migrate
+        from vmctl.spec.migration import MigrationRequest
+
+        request = MigrationRequest(name, dest_uri, copy_storage=copy_storage, keep_source=keep_source, tls=tls,
+                                   insecure_transport=insecure_transport, max_downtime_ms=max_downtime_ms,
+                                   bandwidth_mib=bandwidth_mib, on_timeout=on_timeout, timeout=timeout,
+                                   dry_run=dry_run)
+        pool = self.pools.find() if dry_run else self.pool
+        if pool is None:
+            from vmctl.errors import NotFound
+
+            raise NotFound(f"no VM named {name!r} (vmctl has no pool on this host yet)", hint="see `vmctl list`")
+        return migrate(self.host, pool, request, on_event)
 
     def console(self, name: str):
         """An open console stream (``read_available``, ``send``, ``close``)."""

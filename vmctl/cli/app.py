@@ -42,11 +42,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("backup", "Copy a VM (even running) into a self-contained, checked backup."),
     "restore": ("backup", "Bring a backup back as a new VM (checksums verified first)."),
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
+    "migrate": ("migrate", "Move a VM to another libvirt host (live when it runs, offline when not)."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
     "host": ("host", "The libvirt host: accelerator, versions, resources."),
+    "lab": ("lab", "A lab of libvirt hosts on this machine, for trying migration (root)."),
 }
-GROUPS = {"image", "template", "host", "snapshot"}
+GROUPS = {"image", "template", "host", "snapshot", "lab"}
 
 
 class LazyGroup(TyperGroup):

@@ -57,9 +57,12 @@ def note(text: str) -> None:
         raise OutputClosed() from None
 
 
-def report_error(error: dict[str, object], wants_json: bool) -> None:
-    """An error as ``{"error": {...}}`` on stdout (--json), else ``error:`` and ``hint:`` on stderr."""
-    if wants_json:
+def report_error(error: dict[str, object], wants_json: bool, *, one_line: bool = False) -> None:
+    """An error as ``{"error": {...}}`` on stdout (--json; on one line for commands that
+    write JSON lines), else ``error:`` and ``hint:`` on stderr."""
+    if wants_json and one_line:
+        _write(json.dumps({"error": error}, default=str, separators=(",", ":")) + "\n")
+    elif wants_json:
         emit_json({"error": error})
     else:
         note(f"error: {error['message']}")

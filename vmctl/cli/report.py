@@ -31,7 +31,7 @@ def run_reporting(body: Callable[[], int | None], flags: Flags) -> int:
         error = exc.to_dict()
         if flags.failure_exit is not None:
             error["vmctl_exit_code"], error["exit_code"] = error["exit_code"], flags.failure_exit
-        report_error(error, flags.json)
+        report_error(error, flags.json, one_line=getattr(flags, "json_lines", False))
         return int(error["exit_code"])  # type: ignore[call-overload]
     except OutputClosed:
         return closed_pipe()

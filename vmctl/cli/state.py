@@ -16,6 +16,7 @@ class CliState:
     uri: str | None = None
     debug: bool = False
     json: bool = False
+    json_lines: bool = False  # the command writes JSON lines (migrate --json): errors too are one line
     failure_exit: int | None = None  # exec: vmctl's own failures exit 255 (see docs/errors.md)
     _api: "Vmctl | None" = None
 

@@ -11,6 +11,7 @@ from vmctl.libvirtxml.safe import parse_untrusted
 class CapsFacts:
     cpu_features: frozenset[str]
     domain_types: frozenset[str]  # e.g. {"qemu", "kvm"} for x86_64 hvm guests
+    host_uuid: str = ""           # libvirt refuses to migrate between hosts with the same one
 
 
 def parse_capabilities(xml: str) -> CapsFacts:
@@ -22,4 +23,4 @@ def parse_capabilities(xml: str) -> CapsFacts:
         if guest.findtext("os_type") == "hvm" and guest.find("arch[@name='x86_64']") is not None
         for d in guest.findall("arch/domain")
     }
-    return CapsFacts(frozenset(features), frozenset(types))
+    return CapsFacts(frozenset(features), frozenset(types), root.findtext("host/uuid", ""))

@@ -52,6 +52,8 @@ class VolumeFacts:
     capacity: int
     allocation: int
     backing_path: str | None
+    backing_format: str = ""
+    ctime: str = ""  # change time (ns): the same file seen through two hosts has the same one
 
 
 def parse_volume(xml: str) -> VolumeFacts:
@@ -64,6 +66,9 @@ def parse_volume(xml: str) -> VolumeFacts:
         capacity=int(root.findtext("capacity", "0")),
         allocation=int(root.findtext("allocation", "0")),
         backing_path=root.findtext("backingStore/path") or None,
+        backing_format=(root.find("backingStore/format").get("type", "")
+                        if root.find("backingStore/format") is not None else ""),
+        ctime=root.findtext("target/timestamps/ctime", ""),
     )
 
 

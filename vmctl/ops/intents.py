@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 
-from vmctl.errors import Busy, Conflict, NotFound, VmctlError
+from vmctl.errors import Busy, Conflict, NotFound, OperationFailed, VmctlError
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.process import me, process_start
 from vmctl.policy.liveness import HEARTBEAT_INTERVAL, owner_alive
@@ -37,6 +37,11 @@ def read_record(pool: Pool, target: str) -> IntentRecord | None:
     try:
         raw = pool.download(record_volume(target)) if pool.has_streams else b""
     except NotFound:
+        return None
+    except OperationFailed as exc:
+        if "No such file" not in exc.message:
+            raise
+        pool.refresh()  # a pool another host shares: this host's libvirt listed a file that is gone
         return None
     if not raw and not pool.has_volume(record_volume(target)):
         return None
@@ -123,15 +128,21 @@ class Intent:
             self._beat.start()
 
 
-def begin(pool: Pool, op: str, target: str, *, repair=None) -> Intent:
-    """Take the lock on ``target`` for ``op`` and write its record. A dead owner's record
-    is handed to ``repair(record)`` first; a live one is Busy."""
+def begin(pool: Pool, op: str, target: str, *, repair=None, data: dict[str, str] | None = None) -> Intent:
+    """Take the lock on ``target`` for ``op`` and write its record (with ``data``, the
+    operation's facts). A dead owner's record is handed to ``repair(record)`` first; a
+    live one is Busy."""
     repaired: list[str] = []
     for _ in range(3):
         now = time.time()
-        record = IntentRecord(op=op, target=target, owner=me(), started=now, heartbeat=now)
+        record = IntentRecord(op=op, target=target, owner=me(), started=now, heartbeat=now, data=dict(data or {}))
         try:
             pool.create_volume(volume_xml(record_volume(target), RECORD_BYTES, "raw"))
+        except OperationFailed as exc:
+            if "exists" not in exc.message:
+                raise
+            pool.refresh()  # a pool another host shares: the file is there, this host's libvirt did not know
+            continue
         except Conflict:
             existing = read_record(pool, target)
             if existing is None:

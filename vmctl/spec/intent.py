@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field, replace
 # What to do with a dead operation: undo what it made, or finish what it removed.
 UNDO_OPS = {"create", "image-import", "snapshot-create", "restore", "backup"}
 FINISH_OPS = {"delete", "image-rm", "snapshot-delete"}
+# A migration is settled: kept on whichever host has the real copy, removed from the other.
+MIGRATE_OPS = {"migrate", "migrate-in"}
 RECORD_FORMAT = 1
 
 
@@ -57,6 +59,8 @@ class IntentRecord:
 
     @property
     def repair_action(self) -> str:
+        if self.op in MIGRATE_OPS:
+            return "settle"
         return "finish" if self.op in FINISH_OPS else "undo"
 
     def with_item(self, item: Item) -> "IntentRecord":

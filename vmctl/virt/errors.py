@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import libvirt
 
-from vmctl.errors import Conflict, HostError, NotFound, OperationFailed, Timeout, VmctlError
+from vmctl.errors import Conflict, HostError, MigrationFailed, NotFound, OperationFailed, Timeout, VmctlError
 
 # libvirt prints every error to stderr by default; we report them ourselves.
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -38,6 +38,19 @@ def translate(exc: libvirt.libvirtError, action: str) -> VmctlError:
     if code in _HOST or exc.get_error_domain() == libvirt.VIR_FROM_RPC:
         return HostError(message, hint="is libvirtd running? try `virsh -c URI version`, or .ci/setup")
     return OperationFailed(message, hint="see libvirtd's log for details")
+
+
+def translate_migration(exc: libvirt.libvirtError, action: str) -> VmctlError:
+    """A failed migrate call: a name clash on the destination is a Conflict, anything
+    else (aborted, QEMU gone, link broken, refused) a MigrationFailed."""
+    code = exc.get_error_code()
+    text = (exc.get_error_message() or str(exc)).strip()
+    if code == libvirt.VIR_ERR_DOM_EXIST or "already exists" in text:
+        return Conflict(f"{action}: {text}", hint="the destination has a domain of that name or UUID")
+    if code == libvirt.VIR_ERR_OPERATION_ABORTED:
+        return MigrationFailed(f"{action}: aborted ({text})", hint="the guest still runs on the source")
+    return MigrationFailed(f"{action}: {text}",
+                           hint="the guest still runs on the source; the libvirtd logs of both hosts say more")
 
 
 @contextmanager

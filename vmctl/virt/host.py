@@ -62,8 +62,10 @@ class Host:
         try:
             self.conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
+            from vmctl.spec.uris import redact_uri
+
             raise HostError(
-                f"cannot connect to libvirt at {self.uri}: {exc.get_error_message()}",
+                f"cannot connect to libvirt at {redact_uri(self.uri)}: {exc.get_error_message()}",
                 hint="start libvirtd (.ci/setup does it), or pick another URI with -c/--connect",
             ) from None
 

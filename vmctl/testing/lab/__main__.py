@@ -19,16 +19,14 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(listen_tcp: bool, base: Path | None, sshd: bool = False) -> int:
+def run(base: Path | None, sshd: bool = False) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
-    lab = LabHost(listen_tcp=listen_tcp, sshd=sshd, base_dir=base)
+    lab = LabHost(sshd=sshd, base_dir=base)
     try:
         lab.start()
         print(f"lab host {lab.netns} ready in {lab.timings['start']:.2f} s")
         print(f"export LIBVIRT_DEFAULT_URI={shlex.quote(lab.client_uri() if sshd else lab.uri)}")
         print(f"export VMCTL_POOL_PATH={shlex.quote(str(lab.pool_dir))}")
-        if listen_tcp:
-            print(f"# also: {lab.tcp_uri} (unauthenticated, reachable from this machine only)")
         if sshd:
             assert lab.layout is not None
             known = lab.layout.ssh_dir / "known_hosts"
@@ -78,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vmctl.testing.lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="start a lab host and keep it until Enter or Ctrl-C")
-    run_p.add_argument("--listen-tcp", action="store_true", help="also serve qemu+tcp:// on the lab address")
     run_p.add_argument("--sshd", action="store_true", help="also run an sshd on the lab address (qemu+ssh://)")
     run_p.add_argument("--base", type=Path, help="directory for the lab's files (default: TMPDIR)")
     clean_p = sub.add_parser("cleanup", help="stop labs left behind by killed processes")
@@ -86,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "run":
-            return run(args.listen_tcp, args.base, args.sshd)
+            return run(args.base, args.sshd)
         return cleanup(args.base)
     except VmctlError as exc:
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)

@@ -16,22 +16,23 @@ from vmctl.errors import HostError, OperationFailed, VmctlError
 from vmctl.testing.lab.commands import run
 from vmctl.testing.lab.layout import FILE_MOUNTS, MOUNTS, Layout
 
-# $1 lab root, $2 hostname, $3 "1" to listen on TCP, $4 "1" to run sshd. Paths come as
-# arguments, never as code. sshd gets one more, nested mount namespace whose /run is a
-# small tmpfs with /run/sshd (its privilege separation directory, which the root host
+# $1 lab root, $2 hostname, $3 where to bind-mount the host's local storage ("" for
+# nowhere), $4 "1" to run sshd. Paths come as arguments, never as code. libvirtd
+# runs without --listen: no TCP or TLS listener, whatever its config says. sshd gets
+# one more, nested mount namespace whose /run is a small tmpfs with /run/sshd (its privilege separation directory, which the root host
 # lacks) and the lab's run/ at /run/libvirt (see vmctl.testing.lab.sshd).
 _START = r"""
 set -eu
-lab=$1; name=$2; listen=$3; sshd=$4
+lab=$1; name=$2; localdir=$3; sshd=$4
 for pair in etc:/etc/libvirt lib:/var/lib/libvirt cache:/var/cache/libvirt run:/run/libvirt \
             log:/var/log/libvirt hosts:/etc/hosts resolv.conf:/etc/resolv.conf; do
     mount --bind "$lab/${pair%%:*}" "${pair#*:}"
 done
+if [ -n "$localdir" ]; then mount --bind "$lab/local" "$localdir"; fi
 hostname "$name"
 exec </dev/null >>"$lab/daemons.out" 2>&1
 taskset -c 0 virtlogd -d -p "$lab/virtlogd.pid"
-if [ "$listen" = 1 ]; then set -- --listen; else set --; fi
-taskset -c 0 libvirtd -d -p "$lab/libvirtd.pid" "$@"
+taskset -c 0 libvirtd -d -p "$lab/libvirtd.pid"
 if [ "$sshd" = 1 ]; then
     unshare --mount --propagation private -- sh -c '
         set -eu
@@ -44,11 +45,12 @@ fi
 assert all(f"{k}:{v}" in _START for k, v in {**MOUNTS, **FILE_MOUNTS}.items())
 
 
-def start(layout: Layout, netns: str, hostname: str, *, listen_tcp: bool, sshd: bool = False) -> None:
+def start(layout: Layout, netns: str, hostname: str, *, local_mount: Path | None = None, sshd: bool = False) -> None:
     """Mounts, hostname, virtlogd, libvirtd (both pinned to CPU 0, see machine-notes),
-    and with ``sshd`` the lab's sshd (prepared by :func:`vmctl.testing.lab.sshd.prepare`)."""
+    and with ``sshd`` the lab's sshd (prepared by :func:`vmctl.testing.lab.sshd.prepare`).
+    With ``local_mount`` the host's ``local/`` is mounted there (in its namespace only)."""
     argv = ["ip", "netns", "exec", netns, "unshare", "--mount", "--uts", "--propagation", "private", "--",
-            "sh", "-c", _START, "vmctl-lab", str(layout.root), hostname, "1" if listen_tcp else "0",
+            "sh", "-c", _START, "vmctl-lab", str(layout.root), hostname, str(local_mount or ""),
             "1" if sshd else "0"]
     proc = run(argv, timeout=60, check=False)
     if proc.returncode != 0:  # the script sends the daemons' output to daemons.out, not to us

@@ -18,10 +18,11 @@ import secrets
 import shutil
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmctl.errors import HostError, OperationFailed, VmctlError
+from vmctl.errors import HostError, InvalidInput, OperationFailed, VmctlError
 from vmctl.testing.lab import daemons, hostnet
 from vmctl.testing.lab import sshd as lab_sshd
 from vmctl.testing.lab.hostnet import LabNet
@@ -29,6 +30,7 @@ from vmctl.testing.lab.layout import Layout, make_root, populate
 
 if TYPE_CHECKING:
     from vmctl.api import Vmctl
+    from vmctl.testing.lab.pki import CertAuthority
 
 READY_TIMEOUT = 60.0
 LAB_POOL = "vmctl"
@@ -48,12 +50,20 @@ class LabHost:
     """One lab libvirt host; a context manager (start on enter, stop on exit)."""
 
     def __init__(self, *, base_dir: Path | None = None, listen_tcp: bool = False, sshd: bool = False,
-                 ready_timeout: float = READY_TIMEOUT) -> None:
+                 ready_timeout: float = READY_TIMEOUT, hostname: str | None = None,
+                 migration_address: str | None = None, local_mount: Path | None = None,
+                 tls_ca: "CertAuthority | None" = None, on_root: Callable[[Path], None] | None = None) -> None:
+        if listen_tcp:
+            raise InvalidInput("lab hosts serve libvirt only over authenticated transports (SSH), never plain TCP",
+                               hint="use LabHost(sshd=True) and lab.client_uri(), or `vmctl lab up`")
         self.id = secrets.token_hex(4)
         self.netns = f"vmctl-lab-{self.id}"
-        self.hostname = self.netns
+        self.hostname = hostname or self.netns
         self.host_uuid = str(uuidlib.uuid4())
-        self.listen_tcp = listen_tcp
+        self.migration_address = migration_address  # QEMU's migration streams (default: the lab address)
+        self.local_mount = local_mount  # where this host's local/ is mounted in its namespace
+        self.tls_ca = tls_ca  # certificates for TLS migration streams, issued at start
+        self.on_root = on_root  # told the lab directory as soon as it exists (before the namespace)
         self.sshd = sshd  # an OpenSSH sshd on the lab address (root, public key only), see vmctl.testing.lab.sshd
         self.ready_timeout = ready_timeout
         self.base_dir = base_dir
@@ -72,11 +82,6 @@ class LabHost:
     @property
     def uri(self) -> str:
         return f"qemu+unix:///system?socket={self._need_layout().socket}"
-
-    @property
-    def tcp_uri(self) -> str:
-        """``qemu+tcp://ADDRESS/system`` (only with ``listen_tcp=True``; unauthenticated, lab only)."""
-        return f"qemu+tcp://{self._need_net().lab_address}/system"
 
     @property
     def ssh_host_key(self) -> str:
@@ -168,19 +173,26 @@ class LabHost:
         try:
             self.layout = make_root(self.base_dir)
             self._save_state()
+            if self.on_root is not None:
+                self.on_root(self.layout.root)
             self.net = hostnet.create(self.netns)  # on failure it removes what it made itself
             self._owns_netns = True
             self._save_state()
             self.netns_inode = (Path("/run/netns") / self.netns).stat().st_ino
             self.timings["start.network"] = time.monotonic() - t0
             t1 = time.monotonic()
-            populate(self.layout, host_uuid=self.host_uuid, hostname=self.hostname,
-                     address=self.net.lab_address, listen_tcp=self.listen_tcp)
+            populate(self.layout, host_uuid=self.host_uuid, hostname=self.hostname, address=self.net.lab_address,
+                     migration_address=self.migration_address, tls=self.tls_ca is not None)
+            if self.tls_ca is not None:
+                from vmctl.testing.lab.pki import write_host_certs
+
+                write_host_certs(self.tls_ca, self.layout.pki_dir, hostname=self.hostname,
+                                 address=self.migration_address or self.net.lab_address)
             if self.sshd:
                 lab_sshd.prepare(self.layout, self.net.lab_address)
             self.timings["start.files"] = time.monotonic() - t1
             t2 = time.monotonic()
-            daemons.start(self.layout, self.netns, self.hostname, listen_tcp=self.listen_tcp, sshd=self.sshd)
+            daemons.start(self.layout, self.netns, self.hostname, local_mount=self.local_mount, sshd=self.sshd)
             self.timings["start.daemons"] = time.monotonic() - t2
             self.timings["start.ready"] = daemons.wait_ready(self.layout, self.uri, self.ready_timeout)
             if self.sshd:

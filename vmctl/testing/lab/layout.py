@@ -57,6 +57,17 @@ class Layout:
         return self.root / "daemons.out"
 
     @property
+    def local_dir(self) -> Path:
+        """The host's own storage, bind-mounted (in its mount namespace) over the lab's
+        common local-storage path, so every host sees its local pool at the same path."""
+        return self.root / "local"
+
+    @property
+    def pki_dir(self) -> Path:
+        """TLS certificates for QEMU's migration streams (see :mod:`vmctl.testing.lab.pki`)."""
+        return self.root / "pki"
+
+    @property
     def ssh_dir(self) -> Path:
         """The optional sshd's config, keys, pidfile and log (mode 0700)."""
         return self.root / "ssh"
@@ -124,10 +135,15 @@ def conf_string(text: str) -> str:
     return f'"{text}"'
 
 
-def populate(layout: Layout, *, host_uuid: str, hostname: str, address: str, listen_tcp: bool,
-             etc: Path = Path("/etc/libvirt")) -> None:
+def populate(layout: Layout, *, host_uuid: str, hostname: str, address: str, migration_address: str | None = None,
+             tls: bool = False, etc: Path = Path("/etc/libvirt")) -> None:
     """Fill the lab root: config copy (without the root host's domains, networks,
-    pools, secrets), warm capabilities cache, empty state, run and log dirs."""
+    pools, secrets), warm capabilities cache, empty state, run and log dirs.
+
+    libvirtd listens on no TCP port: clients come through the host's sshd (or, as
+    root on this machine, its unix socket, which only root may open). QEMU's
+    migration streams use ``migration_address`` (default ``address``); with
+    ``tls`` they can be encrypted with the certificates in ``pki/``."""
     top = str(etc)
 
     def ignore(src: str, names: list[str]) -> set[str]:
@@ -146,13 +162,21 @@ def populate(layout: Layout, *, host_uuid: str, hostname: str, address: str, lis
     layout.path("run").mkdir(mode=0o755)
     layout.path("hosts").write_text(f"127.0.0.1\tlocalhost\n::1\tlocalhost\n{address}\t{hostname}\n")
     layout.path("resolv.conf").write_text("")
-    daemon = {"host_uuid": conf_string(host_uuid),
-              "log_outputs": conf_string("3:file:/var/log/libvirt/libvirtd.log")}
-    if listen_tcp:  # lab only: unauthenticated TCP on the namespace address, for migrations
-        daemon.update(listen_tcp="1", listen_tls="0", listen_addr=conf_string(address), auth_tcp=conf_string("none"))
-    set_conf(layout.path("etc") / "libvirtd.conf", daemon)
-    set_conf(layout.path("etc") / "qemu.conf", {
-        "cgroup_controllers": "[ ]",  # else both daemons fight over the same cgroup names
-        "migration_address": conf_string(address),
-        "migration_host": conf_string(address),
+    layout.local_dir.mkdir(mode=0o711)
+    migration = migration_address or address
+    set_conf(layout.path("etc") / "libvirtd.conf", {
+        "host_uuid": conf_string(host_uuid),
+        "log_outputs": conf_string("3:file:/var/log/libvirt/libvirtd.log"),
+        "listen_tcp": "0", "listen_tls": "0",  # no network listener at all (and libvirtd runs without --listen)
+        "unix_sock_group": conf_string("root"),
+        "unix_sock_ro_perms": conf_string("0700"), "unix_sock_rw_perms": conf_string("0700"),
+        "unix_sock_admin_perms": conf_string("0700"),
     })
+    qemu = {
+        "cgroup_controllers": "[ ]",  # else both daemons fight over the same cgroup names
+        "migration_address": conf_string(migration),
+        "migration_host": conf_string(migration),
+    }
+    if tls:
+        qemu.update(migrate_tls_x509_cert_dir=conf_string(str(layout.pki_dir)), migrate_tls_x509_verify="1")
+    set_conf(layout.path("etc") / "qemu.conf", qemu)

@@ -1,0 +1,301 @@
+"""Migrating a VM to another libvirt host, as a pipeline that only calls down:
+
+    pre-flight (ops.migrate_checks)      reads only; each check reported; --dry-run stops here
+    -> lock the name on both hosts       intent records (one, when both see the same pool)
+    -> carry snapshots                   the hook for snapshot support (refuses for now)
+    -> prepare the destination           copy: its volumes (recorded first, undone on failure)
+    -> transfer                          live: migrate3 + the monitor (policy.migration);
+                                         offline: copy volumes, define there
+    -> finish                            undefine / remove the source's own volumes
+
+A failure, a timeout, Ctrl-C or SIGTERM before the guest runs on the destination
+aborts the job and leaves the guest where it was (running, unpaused), with nothing
+left on the destination. If vmctl itself dies, the intent records let the next
+vmctl settle it from both hosts' state (``ops.repair``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from vmctl.errors import Conflict, MigrationFailed, MigrationTimeout, NotFound, VmctlError
+from vmctl.libvirtxml.storage import volume_xml
+from vmctl.local.testhooks import checkpoint
+from vmctl.ops.intents import Intent, begin
+from vmctl.ops.migrate_checks import MigrationPlan, carry_snapshots, lookup_uuid, preflight
+from vmctl.ops.repair import repair_record, settle_migration
+from vmctl.policy.migration import POLL_INTERVAL, Action, MonitorState, next_actions
+from vmctl.signals import deferred_signals
+from vmctl.spec.migration import CheckResult, JobStats, MigrationEvent, MigrationRequest, MigrationResult
+from vmctl.spec.uris import display_uri
+from vmctl.virt import domains
+from vmctl.virt import migrate as vmig
+from vmctl.virt.host import Host
+from vmctl.virt.storage import Pool, copy_volume, find_pool
+
+OnEvent = Callable[[MigrationEvent], None]
+ABORT_WAIT = 60.0   # seconds for libvirt to wind an aborted job down
+POSTCOPY_WAIT = 600.0  # ... for a post-copy migration to finish once interrupted (it cannot be aborted)
+
+
+class _Run:
+    """One migration's moving parts: hosts, pools, records, undo steps, events."""
+
+    def __init__(self, src: Host, src_pool: Pool, dest: Host, plan: MigrationPlan, on_event: OnEvent,
+                 started: float) -> None:
+        self.src, self.src_pool, self.dest, self.plan = src, src_pool, dest, plan
+        dest_pool = find_pool(dest, src_pool.name)
+        self.dest_pool = dest_pool
+        self.on_event, self.started = on_event, started
+        self.src_intent: Intent | None = None
+        self.dest_intent: Intent | None = None
+        self.undo: list[Callable[[], object]] = []
+        self.warnings: list[str] = []
+        self.settled: list[str] = []
+
+    @property
+    def kept_destination(self) -> bool:
+        return bool(self.settled) and self.settled[0].startswith(f"keep {self.plan.request.name} on the destination")
+
+    def emit(self, kind: str, name: str = "", detail: str = "", stats: JobStats | None = None) -> None:
+        self.on_event(MigrationEvent(kind, name, True, detail, time.monotonic() - self.started, stats))
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+        self.emit("warning", detail=text)
+
+    # --- records -------------------------------------------------------------
+    def lock(self) -> None:
+        plan = self.plan
+        data = {"peer": plan.dest_uri, "pool": self.src_pool.name, "uuid": plan.uuid,
+                "mode": "live" if plan.live else "offline", "storage": plan.storage,
+                "keep_source": "1" if plan.request.keep_source else "0", "role": "source",
+                "volumes": ",".join(v.name for v in plan.own_volumes)}
+        self.src_intent = begin(self.src_pool, "migrate", plan.request.name, data=data,
+                                repair=lambda r: repair_record(self.src, self.src_pool, r))
+        if plan.storage == "shared" or self.dest_pool is None:
+            return  # one pool seen by both hosts: the source's record is the destination's too
+        try:
+            self.dest_intent = begin(self.dest_pool, "migrate-in", plan.request.name,
+                                     data={**data, "peer": plan.source_uri, "role": "destination"},
+                                     repair=lambda r: repair_record(self.dest, self.dest_pool, r))
+        except BaseException:
+            self.src_intent.release()
+            raise
+
+    def release(self, clean: bool) -> None:
+        for intent in (self.dest_intent, self.src_intent):
+            if intent is None:
+                continue
+            if clean:
+                intent.release()
+            else:
+                intent.stop_heartbeat()  # left for `vmctl repair`
+
+    # --- steps -----------------------------------------------------------------
+    def prepare_destination(self) -> None:
+        """Copy: make the VM's volumes there (empty overlays for a live block copy, whole
+        copies of read-only ones and of everything for an offline move)."""
+        if not self.plan.copy:
+            return
+        assert self.dest_pool is not None and self.dest_intent is not None
+        for vol in self.plan.own_volumes:
+            self.dest_intent.will("volume", vol.name)
+            self.dest_pool.create_volume(volume_xml(vol.name, vol.capacity, vol.format, backing_path=vol.backing_path,
+                                                    backing_format=vol.backing_format or None))
+            self.undo.append(lambda name=vol.name: self.dest_pool.delete_volume(name))  # type: ignore[union-attr]
+            if vol.name not in self.plan.nbd_volumes:  # QEMU copies the others' contents itself
+                copy_volume(self.src_pool, vol.name, self.dest_pool)
+        self.emit("phase", "prepared", f"{len(self.plan.own_volumes)} volume(s) made on the destination")
+
+    def undo_destination(self) -> bool:
+        clean = True
+        for step in reversed(self.undo):
+            try:
+                step()
+            except NotFound:
+                pass
+            except VmctlError:
+                clean = False
+        self.undo.clear()
+        return clean
+
+
+def migrate(src: Host, src_pool: Pool, req: MigrationRequest, on_event: OnEvent | None = None) -> MigrationResult:
+    """Pre-flight, then (unless ``req.dry_run``) the migration; events go to ``on_event``."""
+    started = time.monotonic()
+    emit = on_event or (lambda _e: None)
+
+    def report(check: CheckResult) -> None:
+        emit(MigrationEvent("check", check.name, check.ok, check.detail, time.monotonic() - started))
+    plan, dest = preflight(src, src_pool, req, report)
+    try:
+        result = MigrationResult(req.name, plan.source_uri, plan.dest_uri, "live" if plan.live else "offline",
+                                 plan.storage, dry_run=req.dry_run, checks=plan.checks, ssh_port=plan.ssh_port)
+        if req.dry_run:
+            return result
+        return _execute(_Run(src, src_pool, dest, plan, emit, started), result)
+    finally:
+        dest.close()
+
+
+def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
+    from dataclasses import replace
+
+    plan, name = run.plan, run.plan.request.name
+    run.lock()
+    checkpoint("migrate:locked")
+    done = False
+    try:
+        dom = lookup_uuid(run.src, name, plan.uuid)  # again, now that the name is locked
+        if dom is None or dom.state() != ("running" if plan.live else "shut-off"):
+            raise Conflict(f"{name} changed while the checks ran", hint="run the migration again")
+        if domains.exists(run.dest, name):
+            raise Conflict(f"the destination has a domain named {name!r} now", hint="nothing was changed")
+        carry_snapshots(dom)
+        run.prepare_destination()
+        checkpoint("migrate:prepared")
+        if run.dest_intent is not None:
+            run.dest_intent.will("domain", name, plan.uuid)
+        if plan.live:
+            stats, postcopy = _transfer_live(run, dom)
+        else:
+            stats, postcopy = _transfer_offline(run, dom), False
+        done = True
+        checkpoint("migrate:transferred")
+        _finish(run)
+    except BaseException as exc:
+        if done:  # the guest runs on the destination; what is left over goes to `vmctl repair`
+            run.release(clean=False)
+            if isinstance(exc, VmctlError):
+                raise MigrationFailed(f"{name} now runs on {display_uri(plan.dest_uri)}, but cleaning up the "
+                                      f"source failed: {exc.message}",
+                                      hint=f"`vmctl repair {name}` on the source finishes it") from None
+            raise
+        with deferred_signals():
+            clean = _settle_failure(run, dom_name=name)
+        run.release(clean)
+        if not isinstance(exc, MigrationFailed) or isinstance(exc, MigrationTimeout):
+            raise
+        where = "the destination" if run.kept_destination else "the source"
+        raise MigrationFailed(f"migrating {name} to {display_uri(plan.dest_uri)} failed: {exc.message}; "
+                              f"{name} runs on {where}"
+                              + ("" if clean else " (some leftovers could not be removed: `vmctl repair`)"),
+                              hint=exc.hint if clean else f"`vmctl repair {name}` removes what is left") from None
+    run.release(clean=True)
+    if run.dest_pool is not None:
+        run.dest_pool.refresh()  # a pool both hosts see: the destination's view learns what changed
+    run.emit("phase", "done")
+    total = time.monotonic() - run.started
+    return replace(result, total_seconds=round(total, 3), downtime_ms=stats.downtime_ms if stats else None,
+                   bytes_moved=stats.data_processed if stats else 0, kept_source=plan.request.keep_source,
+                   postcopy=postcopy, warnings=run.warnings)
+
+
+def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, bool]:
+    plan = run.plan
+    assert plan.settings is not None
+    flags = vmig.MigrationFlags(live=True, copy_storage=plan.copy, unsafe_shared=plan.storage == "shared",
+                                tls=plan.request.tls, postcopy=plan.request.on_timeout == "postcopy",
+                                keep_source=plan.request.keep_source)
+    job = vmig.LiveMigration(dom, run.dest, flags=flags, dest_xml=plan.dest_xml, persist_xml=plan.persist_xml,
+                             disks=plan.nbd_disks, bandwidth_mib=plan.request.bandwidth_mib)
+    run.emit("phase", "transfer", f"live, {plan.storage} storage" + (", TLS" if plan.request.tls else ""))
+    state, began, paused_once = MonitorState(), time.monotonic(), False
+    # Bounded: past the completion timeout the job is aborted (or, in post-copy, runs on
+    # for at most POSTCOPY_WAIT); a job libvirt does not end after that is left to settle.
+    hard_stop = plan.settings.completion_timeout + ABORT_WAIT + (POSTCOPY_WAIT if flags.postcopy else 0)
+    job.start()
+    try:
+        while not job.wait(POLL_INTERVAL):
+            if time.monotonic() - began > hard_stop:
+                job.abort()
+                raise MigrationFailed(f"libvirt did not end the migration of {plan.request.name} within "
+                                      f"{hard_stop:g} s", hint="see `virsh domjobinfo` on both hosts")
+            sample = job.stats()
+            # libvirt could not answer (busy): no news is no progress, and the timeout still counts
+            stats = sample or JobStats(active=True, data_processed=max(state.processed, 0))
+            elapsed = time.monotonic() - began
+            decisions, state = next_actions(stats, elapsed, state, plan.settings)
+            for decision in decisions:
+                _apply(run, job, decision)
+            if sample is not None and stats.active:
+                run.emit("progress", stats=stats)
+            if stats.active and stats.data_total and stats.data_processed and not paused_once:
+                paused_once = True
+                checkpoint("migrate:running")
+    except BaseException:
+        if not state.postcopy:
+            job.abort()
+        with deferred_signals():  # in post-copy there is no going back: wait for the end
+            job.wait(POSTCOPY_WAIT if state.postcopy else ABORT_WAIT)
+        raise
+    if job.error is not None:
+        if state.timed_out and not state.postcopy:
+            raise MigrationTimeout(f"the migration of {plan.request.name} did not complete within "
+                                   f"{plan.settings.completion_timeout:g} s and was aborted",
+                                   hint="give it more time (--timeout), limit the guest's memory writes, or allow "
+                                        "--on-timeout postcopy") from None
+        raise job.error
+    assert job.result is not None
+    return vmig.completed_stats(job.result), state.postcopy
+
+
+def _apply(run: _Run, job: vmig.LiveMigration, decision) -> None:
+    if decision.action is Action.SET_DOWNTIME:
+        job.set_max_downtime(decision.value)
+    elif decision.action is Action.WARN_STALL:
+        run.warn(decision.reason)
+    elif decision.action is Action.ABORT:
+        run.emit("phase", "abort", decision.reason)
+        job.abort()
+    elif decision.action is Action.POSTCOPY:
+        run.warn(f"{decision.reason}: switching to post-copy; from now on the guest runs on the destination "
+                 "and a failure of either host or the link loses it")
+        job.start_postcopy()
+
+
+def _transfer_offline(run: _Run, dom: domains.Domain) -> JobStats | None:
+    plan = run.plan
+    run.emit("phase", "transfer", f"offline, {plan.storage} storage")
+    domains.define(run.dest, plan.persist_xml)
+    checkpoint("migrate:defined")
+    if not plan.request.keep_source:
+        assert run.src_intent is not None
+        run.src_intent.will("domain", plan.request.name, plan.uuid)
+        dom.undefine()
+    return None
+
+
+def _finish(run: _Run) -> None:
+    """The guest is on the destination: remove the source's copies of its volumes (copy
+    mode, unless --keep-source), and let a shared pool's other view see the files."""
+    plan = run.plan
+    if plan.copy and not plan.request.keep_source:
+        assert run.src_intent is not None
+        for vol in plan.own_volumes:
+            run.src_intent.will("volume", vol.name)
+        checkpoint("migrate:finishing")
+        run.src_pool.refresh()
+        for vol in plan.own_volumes:
+            if run.src_pool.has_volume(vol.name):
+                run.src_pool.delete_volume(vol.name)
+
+
+def _settle_failure(run: _Run, dom_name: str) -> bool:
+    """After a failed or interrupted transfer: the guest stays on exactly one host (the
+    source, unless the destination already runs it), resumed if the migration left it
+    paused; the other host keeps nothing of it. False when something could not be done."""
+    plan = run.plan
+    try:
+        done = settle_migration(run.src, run.dest, dom_name, plan.uuid, live=plan.live, copy=plan.copy,
+                                keep_source=plan.request.keep_source, volumes=[v.name for v in plan.own_volumes],
+                                src_pool=run.src_pool, dest_pool=run.dest_pool)
+    except VmctlError as exc:
+        run.warn(f"could not settle {dom_name} on one host: {exc.message}")
+        return False
+    run.settled = done
+    if run.kept_destination:
+        run.undo.clear()  # its volumes there are the guest's now
+    return run.undo_destination()

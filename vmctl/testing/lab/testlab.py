@@ -1,0 +1,92 @@
+"""A lab for one test module: ``with test_lab(2) as (lab, status): ...``.
+
+Each test run's labs live in ``/var/lib/vmctl-lab-t<pid>-<random>`` (root's, like the
+CLI's), so they never meet a lab a person brought up with ``vmctl lab up``. Labs of
+test runs that were killed (their pid is gone) are taken down first.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from vmctl.errors import VmctlError
+from vmctl.testing.lab.cluster import Lab, LabStatus
+
+BASE = Path("/var/lib")
+PREFIX = "vmctl-lab-t"
+
+
+def _owner_pid(root: Path) -> int | None:
+    head = root.name[len(PREFIX):].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def remove_dead_test_labs() -> list[str]:
+    """Take down the labs of test runs whose process is gone; returns their directories."""
+    removed = []
+    for root in sorted(BASE.glob(f"{PREFIX}*")):
+        pid = _owner_pid(root)
+        if pid is None or pid == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        try:
+            Lab(root).down()
+            removed.append(str(root))
+        except (VmctlError, OSError):
+            pass
+    return removed
+
+
+@contextmanager
+def test_lab(hosts: int = 2) -> Iterator[tuple[Lab, LabStatus]]:
+    remove_dead_test_labs()
+    root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=BASE))
+    lab = Lab(root)
+    try:
+        yield lab, lab.up(hosts)
+    finally:
+        lab.down()
+
+
+test_lab.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever pytest thinks of the name
+
+
+class LabView:
+    """What tests look at in a lab, from this machine's root (hosts' unix sockets and
+    directories), independent of the SSH path vmctl itself uses."""
+
+    def __init__(self, lab: Lab, status: LabStatus) -> None:
+        self.lab, self.status = lab, status
+        self.hosts = {h.name: h for h in status.hosts}
+
+    def host(self, name: str):  # -> LabHostInfo
+        return self.hosts[name]
+
+    def local_uri(self, name: str) -> str:
+        return f"qemu+unix:///system?socket={self.hosts[name].socket}"
+
+    def domains(self, name: str) -> dict[str, tuple[str, bool]]:
+        """{domain: (state, persistent)} on host ``name``."""
+        from vmctl.virt import domains
+        from vmctl.virt.host import Host
+
+        with Host(self.local_uri(name)) as host:
+            return {r.name: (r.state, r.persistent) for r in domains.list_all(host)}
+
+    def where(self, vm: str) -> list[str]:
+        """The hosts that have a domain named ``vm``."""
+        return [h for h in self.hosts if vm in self.domains(h)]
+
+    def files(self, name: str, pool: str = "vmctl") -> set[str]:
+        """Files in host ``name``'s local pool ('vmctl') or in the shared pool."""
+        directory = self.lab.shared_dir if pool == "shared" else Path(self.hosts[name].root) / "local"
+        return {p.name for p in directory.iterdir()}
+
+    def vm_files(self, name: str, vm: str, pool: str = "vmctl") -> set[str]:
+        return {f for f in self.files(name, pool) if f.startswith((f"{vm}-", f"{vm}."))}
+
+    def qemu_pid(self, name: str, vm: str) -> int:
+        return int((Path(self.hosts[name].root) / "run" / "qemu" / f"{vm}.pid").read_text().strip())
