@@ -5,7 +5,7 @@ import libvirt
 import pytest
 
 from vmctl.errors import Conflict
-from vmctl.ops.migrate_checks import carry_snapshots
+from vmctl.ops.carry import check_can_travel
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.migrate import MigrationFlags, snapshot_count
@@ -22,13 +22,14 @@ def host(tmp_path):
         yield h
 
 
-def test_a_vm_with_snapshots_is_refused_until_snapshots_can_travel(host):
+def test_snapshots_travel_over_shared_storage_not_with_copy_storage(host):
     dom = domains.define(host, DOMAIN)
-    assert carry_snapshots(dom) == 0
+    assert check_can_travel(dom, copy=False) == 0 == check_can_travel(dom, copy=True)
     host.conn.lookupByName("web1").snapshotCreateXML("<domainsnapshot><name>s1</name></domainsnapshot>", 0)
     assert snapshot_count(dom) == 1
-    with pytest.raises(Conflict, match="1 snapshot") as exc:
-        carry_snapshots(dom)
+    assert check_can_travel(dom, copy=False) == 1
+    with pytest.raises(Conflict, match="1 internal snapshot") as exc:
+        check_can_travel(dom, copy=True)
     assert "nothing was changed" in exc.value.hint
 
 

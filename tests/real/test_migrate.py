@@ -187,3 +187,72 @@ def test_offline_with_shared_storage_and_keep_source(lab: LabView, monkeypatch, 
     with Vmctl(uri(lab, "lab1"), pool="shared") as a:
         a.delete(name)
     assert lab.vm_files("lab1", name, "shared") == set()
+
+
+def test_snapshots_travel_and_revert_on_the_new_host(lab: LabView, monkeypatch, capsys):
+    """No peer does this: the snapshots' metadata is lifted off the source, the VM
+    migrates (shared storage: the snapshot data is inside its disk), and the metadata is
+    redefined on the destination, where `snapshot list` and `revert` work."""
+    monkeypatch.setenv("VMCTL_POOL", "shared")
+    name = new_vm_name()
+    with Vmctl(uri(lab, "lab1"), pool="shared") as a:
+        a.create(name, wait_boot=True, wait_ssh=True)
+        assert a.exec(name, ["sh", "-c", "echo before > /root/state && sync"]) == 0
+        a.snapshot_create(name, "before", description="on lab1")
+        assert a.exec(name, ["sh", "-c", "echo after > /root/state && sync"]) == 0
+        a.snapshot_create(name, "after")
+    assert cli(["-c", uri(lab, "lab1"), "migrate", name, uri(lab, "lab2")]) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"^check  snapshots +ok +2 snapshot\(s\), carried along", err, re.M), err
+    assert lab.where(name) == ["lab2"]
+    with Vmctl(uri(lab, "lab2"), pool="shared") as b:
+        snaps = {s.name: s for s in b.snapshot_list(name)}
+        assert set(snaps) == {"before", "after"} and snaps["after"].parent == "before" and snaps["after"].current
+        assert snaps["before"].consistency == "memory" and snaps["before"].description == "on lab1"
+        assert not b.pools.ensure().has_volume(f"{name}.snapshots.json")  # the carried copy is gone
+        result = b.snapshot_revert(name, "before", wait_ssh=True)
+        assert result.state == "running"
+        out: list[bytes] = []
+        assert b.exec(name, ["cat", "/root/state"], out=out.append) == 0
+        assert b"".join(out).strip() == b"before"
+        b.delete(name)
+    with Vmctl(uri(lab, "lab1"), pool="shared") as a:
+        assert name not in {vm.name for vm in a.list()}
+
+
+def test_snapshots_refused_with_copy_storage_and_put_back_after_a_failure(lab: LabView, monkeypatch, capsys,
+                                                                         tmp_path):
+    import signal
+
+    from vmctl.testing.pause import PausedVmctl
+
+    local = new_vm_name()  # on lab1's own storage: only --copy-storage could move it
+    with Vmctl(uri(lab, "lab1")) as a:
+        a.create(local, wait_boot=True, wait_ssh=True)
+        a.snapshot_create(local, "keep-me")
+        # copy-storage would lose the internal snapshots: refused before anything changes
+        assert cli(["-c", uri(lab, "lab1"), "migrate", local, uri(lab, "lab2"), "--copy-storage"]) == 5
+        assert "--copy-storage copies a disk's current state only" in capsys.readouterr().err
+        assert lab.where(local) == ["lab1"] and [s.name for s in a.snapshot_list(local)] == ["keep-me"]
+        a.delete(local)
+    monkeypatch.setenv("VMCTL_POOL", "shared")
+    name = new_vm_name()
+    with Vmctl(uri(lab, "lab1"), pool="shared") as a:
+        a.create(name, wait_boot=True, wait_ssh=True)
+        a.snapshot_create(name, "keep-me")
+    args = ["-c", uri(lab, "lab1"), "migrate", name, uri(lab, "lab2")]
+    # SIGTERM just after the metadata was lifted: the migration is undone and the snapshots put back
+    held = PausedVmctl(args, "migrate:snapshots-lifted", tmp_path)
+    code, _seconds, err = held.stop(signal.SIGTERM)
+    assert code == 143, err
+    with Vmctl(uri(lab, "lab1"), pool="shared") as a:
+        assert lab.where(name) == ["lab1"] and [s.name for s in a.snapshot_list(name)] == ["keep-me"]
+    # SIGKILL there: the next command on the VM (repair, on the source) puts them back
+    held = PausedVmctl(args, "migrate:snapshots-lifted", tmp_path)
+    held.kill()
+    with Vmctl(uri(lab, "lab1"), pool="shared") as a:
+        assert a.snapshot_list(name) == []  # lifted, and its owner is dead
+        report = a.repair(name)
+        assert any("snapshots" in item for f in report.findings for item in f.items), report
+        assert lab.where(name) == ["lab1"] and [s.name for s in a.snapshot_list(name)] == ["keep-me"]
+        a.delete(name)

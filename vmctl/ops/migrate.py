@@ -23,7 +23,9 @@ from vmctl.errors import Conflict, MigrationFailed, MigrationTimeout, NotFound, 
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.intents import Intent, begin
-from vmctl.ops.migrate_checks import MigrationPlan, carry_snapshots, lookup_uuid, preflight
+from vmctl.ops import carry
+from vmctl.ops.carry import check_can_travel
+from vmctl.ops.migrate_checks import MigrationPlan, lookup_uuid, preflight
 from vmctl.ops.repair import repair_record, settle_migration
 from vmctl.policy.migration import POLL_INTERVAL, Action, MonitorState, next_actions
 from vmctl.signals import deferred_signals
@@ -153,7 +155,11 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
             raise Conflict(f"{name} changed while the checks ran", hint="run the migration again")
         if domains.exists(run.dest, name):
             raise Conflict(f"the destination has a domain named {name!r} now", hint="nothing was changed")
-        carry_snapshots(dom)
+        check_can_travel(dom, copy=plan.copy)
+        if carry.lift(dom, run.src_pool):  # libvirt migrates no domain with snapshot metadata
+            assert run.src_intent is not None
+            run.src_intent.note("snapshots", carry.carry_volume(name))
+        checkpoint("migrate:snapshots-lifted")
         run.prepare_destination()
         checkpoint("migrate:prepared")
         if run.dest_intent is not None:
@@ -164,6 +170,8 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
             stats, postcopy = _transfer_offline(run, dom), False
         done = True
         checkpoint("migrate:transferred")
+        if carry.put_back(run.dest, run.src_pool, name):
+            run.emit("phase", "snapshots", "snapshot metadata redefined on the destination")
         _finish(run)
     except BaseException as exc:
         if done:  # the guest runs on the destination; what is left over goes to `vmctl repair`
@@ -175,6 +183,11 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
             raise
         with deferred_signals():
             clean = _settle_failure(run, dom_name=name)
+            try:
+                carry.put_back_where_it_runs(run.src, run.dest, run.src_pool, name)
+            except VmctlError as put_exc:
+                run.warn(f"could not put back the snapshots of {name}: {put_exc.message}")
+                clean = False
         run.release(clean)
         if not isinstance(exc, MigrationFailed) or isinstance(exc, MigrationTimeout):
             raise

@@ -19,6 +19,7 @@ from vmctl.libvirtxml.migration import cpu_facts, host_files
 from vmctl.libvirtxml.storage import VolumeFacts
 from vmctl.local.net import port_is_free
 from vmctl.ops.delete import own_volumes
+from vmctl.ops.carry import check_can_travel
 from vmctl.ops.intents import is_alive, read_record
 from vmctl.ops.vms import used_ssh_ports
 from vmctl.policy.migration import MonitorSettings, settings_for
@@ -75,17 +76,6 @@ class Checks:
     def _add(self, result: CheckResult) -> None:
         self.results.append(result)
         self.report(result)
-
-
-def carry_snapshots(dom: Domain) -> int:
-    """Hook for snapshots travelling with a migration (lifted off the source, redefined on
-    the destination). Until vmctl has snapshot support, a VM with snapshots is refused:
-    libvirt would refuse it anyway, and vmctl never drops them. Returns the count (0)."""
-    count = vmig.snapshot_count(dom)
-    if count:
-        raise Conflict(f"{dom.name} has {count} snapshot(s), and vmctl cannot carry snapshots to another host yet",
-                       hint="delete them (`virsh snapshot-delete`) or keep the VM where it is; nothing was changed")
-    return count
 
 
 def preflight(src: Host, src_pool: Pool, req: MigrationRequest, report: Report,
@@ -149,9 +139,10 @@ def _preflight(checks: Checks, src: Host, src_pool: Pool, dest: Host, req: Migra
     # 6. storage
     dest_pool = find_pool(dest, src_pool.name)
     storage, volumes = _check_storage(checks, req, dom, info, src, src_pool, dest, dest_pool, live)
-    # 7. snapshots (the hook), 8. locks
+    # 7. snapshots (they travel: ops/carry.py), 8. locks
     try:
-        checks.ok("snapshots", f"{carry_snapshots(dom)} snapshots")
+        count = check_can_travel(dom, copy=storage == "copy")
+        checks.ok("snapshots", f"{count} snapshot(s), carried along" if count else "no snapshots")
     except Conflict as exc:
         checks.fail("snapshots", exc)
     for side, pool in (("source", src_pool), ("destination", dest_pool)):

@@ -248,6 +248,11 @@ def repair_migration(host: Host, pool: Pool, record: IntentRecord) -> list[str]:
                                 copy=data.get("storage") == "copy", keep_source=data.get("keep_source") == "1",
                                 volumes=[v for v in data.get("volumes", "").split(",") if v],
                                 src_pool=src_pool, dest_pool=dest_pool)
+        if data.get("snapshots"):  # lifted off the source before it died: back where the guest runs
+            from vmctl.ops.carry import put_back_where_it_runs
+
+            if put_back_where_it_runs(src, dest, src_pool, record.target):
+                done.append(f"snapshots of {record.target} redefined where it runs")
         if peer_pool is not None and data.get("storage") != "shared":  # shared: one record, seen by both
             theirs = read_record(peer_pool, record.target)
             if theirs is not None and theirs.op in MIGRATE_OPS and theirs.owner == record.owner:

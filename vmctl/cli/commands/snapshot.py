@@ -56,7 +56,7 @@ def create(names: list[str] = typer.Argument(..., metavar="NAME [SNAP] | --group
         emit_json(snap.to_dict())
     else:
         saved = "disks and memory" if snap.memory else "disks"
-        line(f"took snapshot {snap.name} of {snap.vm}: {saved}, {snap.consistency}")
+        line(f"took snapshot {snap.name} of {snap.vm}: {saved} (consistency: {snap.consistency})")
 
 
 @app.command("list")
