@@ -175,6 +175,19 @@ class Vmctl:
             cache_root = user_cache_path("vmctl") / "tiny"
         return ensure_tiny(self.images, domains.list_all(self.host), cache_root=cache_root, progress=progress)
 
+    def build_tinydisk(self, *, cache_root: Path | None = None,
+                       progress: Callable[[str], None] | None = None) -> tuple["Image", bool]:
+        """Build (cached) and import ``tinydisk``, the embedded guest as a disk-boot image
+        (BIOS and UEFI); ``tiny`` is built first if needed. ``cache_root`` holds both builds."""
+        from vmctl.ops.tinydisk import ensure_tinydisk
+        from vmctl.virt import domains
+
+        if cache_root is None:
+            from platformdirs import user_cache_path
+
+            cache_root = user_cache_path("vmctl")
+        return ensure_tinydisk(self.images, domains.list_all(self.host), cache_root=cache_root, progress=progress)
+
     # --- VMs -------------------------------------------------------------------
     def _request(self, name: str, *, image: str | None = None, template: str | None = None, cpus: int = 1,
                  memory: str | int = "512M", disk: str | int | None = None, accel: str | Accel | None = None,
