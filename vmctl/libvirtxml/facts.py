@@ -33,6 +33,7 @@ class DomainFacts:
     meta: VmMeta
     accel: str
     managed: bool  # has vmctl metadata
+    nvram: str = ""  # the UEFI variables file libvirt keeps for this domain ("" for BIOS)
 
 
 def parse_domain(xml: str | bytes) -> DomainFacts:
@@ -65,7 +66,16 @@ def parse_domain(xml: str | bytes) -> DomainFacts:
         meta=meta,
         accel=accel,
         managed=vm is not None,
+        nvram=_nvram(root),
     )
+
+
+def _nvram(root) -> str:
+    nvram = root.find("os/nvram")
+    if nvram is not None:
+        return (nvram.text or "").strip() or "nvram"
+    os_el = root.find("os")
+    return "efi" if os_el is not None and (os_el.get("firmware") == "efi" or os_el.find("loader") is not None) else ""
 
 
 def _unit_kib(unit: str) -> int:
