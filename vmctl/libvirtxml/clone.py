@@ -35,10 +35,11 @@ def clean_root(root: etree._Element) -> None:
         meta.getparent().remove(meta)
     for entry in root.findall("sysinfo/system/entry[@name='uuid']"):
         entry.getparent().remove(entry)  # must match the new <uuid>, so libvirt fills it
-    for seclabel in root.iter("seclabel"):
-        if seclabel.get("type", "dynamic") == "dynamic" or seclabel.get("relabel") == "yes":
-            for child in seclabel.findall("label") + seclabel.findall("imagelabel"):
-                seclabel.remove(child)
+    for seclabel in root.findall("seclabel"):
+        # A dynamic label is the source VM's (and names its host's security driver, which this
+        # host may not have); libvirt gives the new VM its own. Static labels are config: kept.
+        if seclabel.get("type", "dynamic") == "dynamic":
+            root.remove(seclabel)
     _clean_os(root)
     devices = root.find("devices")
     if devices is not None:

@@ -161,8 +161,9 @@ def _fill_disk(el: etree._Element, disk: DiskSpec) -> None:
         el.insert(0, driver)
     driver.set("name", "qemu")
     driver.set("type", disk.format)
-    for stale in el.findall("source") + el.findall("backingStore"):
-        el.remove(stale)
+    for tag in ("source", "backingStore", "auth", "encryption", "mirror", "reservations", "slices"):
+        for stale in el.findall(tag):  # the template's storage and its secrets: not this VM's file
+            el.remove(stale)
     driver.addnext(etree.Element("source", file=disk.path))
     if (disk.readonly or disk.device == "cdrom") and el.find("readonly") is None:
         el.find("target").addnext(etree.Element("readonly"))
@@ -205,6 +206,10 @@ def _render_nics(root: etree._Element, devices: etree._Element, nics: tuple[NicS
             etree.SubElement(iface, "model", type="virtio")
     if not user:
         return
+    for iface in devices.findall("interface[@type='user']"):
+        # vmctl's forwarded user-mode NIC takes the place of the template's: one NIC, the guest's
+        # first, which is the one a guest configures by default (tiny, cloud-init).
+        devices.remove(iface)
     cmdline = root.find(f"{_Q}commandline")
     if cmdline is None:
         cmdline = etree.SubElement(root, f"{_Q}commandline")

@@ -98,6 +98,7 @@ _ELEMENTS = (
     (r"bridge|tap|macvtap", "<interface>"),
     (r"\btpm\b|swtpm", "<tpm>"),
     (r"hugepage", "<memoryBacking>"),
+    (r"secret", "<auth>/<encryption> (a libvirt secret)"),
     (r"topology|vcpu", "<vcpu>/<cpu><topology>"),
     (r"numa", "<cpu><numa>"),
     (r"spice|vnc|graphics", "<graphics>"),
