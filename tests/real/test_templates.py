@@ -54,11 +54,9 @@ REFUSED = {  # file -> the exact reason (after "template 'NAME' ")
         NOT_HERE + "<os><type machine=...>: machine type 'pc-q35-9.2' is not known to this host's QEMU",
     "tpm-emulator-q35-uefi.xml": NOT_HERE + "<tpm model='tpm-crb'>: the TPM emulator swtpm is not installed",
     "extra-disks-q35.xml": "cannot be used for a new VM: "
-        f"<disk> vdb (/var/lib/libvirt/images/db1-data.qcow2): {SECOND_DISK}; "
-        f"<disk> vdc (/dev/vg0/db1-logs): {SECOND_DISK}",
+        f"<disk> vdb (/var/lib/libvirt/images/db1-data.qcow2), <disk> vdc (/dev/vg0/db1-logs): {SECOND_DISK}",
     "hostdev-passthrough-q35.xml": "cannot be used for a new VM: "
-        "<hostdev type='pci'>: passes a host device through; it cannot be given to a second VM; "
-        "<hostdev type='usb'>: passes a host device through; it cannot be given to a second VM",
+        "<hostdev type='pci'>, <hostdev type='usb'>: passes a host device through; it cannot be given to a second VM",
     "rbd-iscsi-q35.xml": f"cannot be used for a new VM: <disk> sdb (iscsi:iqn.2013-06.com.example:storage/1): "
                          f"{SECOND_DISK}",
     "serial-file-hostdev-pc.xml": "cannot be used for a new VM: <serial type='file'> port 0: "
@@ -179,6 +177,8 @@ def test_template_import_and_show_is_what_create_defines(api, tinydisk, vm_name,
     prepared = api.import_template(CORPUS / "dumpxml-q35-spice-running.xml", "imported-spice")
     stored = prepared.template.path.read_text()
     assert prepared.template.path.parent == tmp_path / "vmctl" / "templates"
+    listed = {t.name: t for t in api.templates()}["imported-spice"]
+    assert listed.description == "imported from dumpxml-q35-spice-running.xml: pc-q35-7.2, BIOS"
     assert "c5d6e1f2" not in stored and "52:54:00:d1:2e:7a" not in stored and "<alias" not in stored
     assert "seclabel" not in stored and "port='5900'" not in stored and 'port="5900"' not in stored
     with pytest.raises(VmctlError, match="exists already"):

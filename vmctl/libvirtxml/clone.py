@@ -25,6 +25,20 @@ def clean_template(xml: bytes | str, *, source: str = "template") -> bytes:
     return to_string(root).encode()
 
 
+def with_description(xml: bytes, description: str) -> bytes:
+    """The template with vmctl's template description (what `template list` shows) set."""
+    root = parse_untrusted(xml, source="template")
+    metadata = root.find("metadata")
+    if metadata is None:
+        metadata = etree.Element("metadata")
+        name = root.find("name")
+        (name.addnext(metadata) if name is not None else root.insert(0, metadata))
+    for old in metadata.findall(f"{_V}template"):
+        metadata.remove(old)
+    etree.SubElement(metadata, f"{_V}template", nsmap={"vmctl": VMCTL_NS}, description=description)
+    return to_string(root).encode()
+
+
 def clean_root(root: etree._Element) -> None:
     root.attrib.pop("id", None)
     for tag in ("uuid", "genid"):

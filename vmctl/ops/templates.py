@@ -13,7 +13,7 @@ import os
 import tempfile
 
 from vmctl.errors import Conflict, InvalidInput, NotFound, OperationFailed
-from vmctl.libvirtxml.clone import clean_template
+from vmctl.libvirtxml.clone import clean_template, with_description
 from vmctl.libvirtxml.domain import template_info
 from vmctl.libvirtxml.safe import parse_untrusted
 from vmctl.libvirtxml.templatefacts import drop_unusable, template_facts
@@ -103,8 +103,11 @@ def prepare_template(template: Template, *, drop: bool = False) -> PreparedTempl
     if not facts.unusable:
         return PreparedTemplate(template, cleaned, facts, ())
     if not drop:
+        by_reason: dict[str, list[str]] = {}
+        for item in facts.unusable:
+            by_reason.setdefault(item.reason, []).append(item.element)
         raise InvalidInput(f"{source} cannot be used for a new VM: "
-                           + "; ".join(f"{u.element}: {u.reason}" for u in facts.unusable),
+                           + "; ".join(f"{', '.join(els)}: {reason}" for reason, els in by_reason.items()),
                            hint="remove those elements from the template, or pass --drop-unusable to leave them out")
     dropped = drop_unusable(cleaned, facts.unusable, source=source)
     return PreparedTemplate(template, dropped, template_facts(dropped, source=source), facts.unusable)
@@ -115,6 +118,12 @@ def import_template(path: Path, name: str, *, drop: bool = False, replace: bool 
     check_name(name, "template")
     template = _read(Path(path).expanduser(), name, False)
     prepared = prepare_template(template, drop=drop)
+    facts = prepared.facts
+    description = template.description or (
+        f"imported from {Path(path).name}: {facts.machine}, {'UEFI' if facts.efi else 'BIOS'}"
+        + (", Secure Boot" if facts.secure_boot else ""))
+    prepared = PreparedTemplate(prepared.template, with_description(prepared.xml, description), facts,
+                                prepared.dropped)
     dest = user_dir() / f"{name}.xml"
     if dest.exists() and not replace:
         raise Conflict(f"a user template named {name!r} exists already ({dest})", hint="pick another --name or --replace")
@@ -126,5 +135,5 @@ def import_template(path: Path, name: str, *, drop: bool = False, replace: bool 
         os.replace(tmp, dest)
     except OSError as exc:
         raise OperationFailed(f"cannot write template {dest}: {exc.strerror}", hint="check the directory's permissions") from None
-    stored = Template(name, dest, template.description, template.direct_boot, False, prepared.xml)
+    stored = Template(name, dest, description, template.direct_boot, False, prepared.xml)
     return PreparedTemplate(stored, prepared.xml, prepared.facts, prepared.dropped)
