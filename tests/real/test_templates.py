@@ -29,6 +29,7 @@ BOOTS = {
     "virt-install-q35-uefi.xml": ("efi", None),
     "virt-manager-q35-uefi-secureboot.xml": ("efi", "Secure boot enabled"),
 }
+BUILTIN_BOOTS = {"linux-q35-uefi-secure": ("efi", "Secure boot enabled")}  # firmware autoselection
 STARTS = {  # file -> options
     "dumpxml-q35-spice-running.xml": {},
     "dumpxml-pc-vnc-chardevs.xml": {},
@@ -130,11 +131,12 @@ def test_accepted_files_start_under_qemu(api, tinydisk, vm_name, ours, name):
     assert ours() == before
 
 
-@pytest.mark.parametrize("name", sorted(BOOTS))
+@pytest.mark.parametrize("name", sorted(BOOTS) + sorted(BUILTIN_BOOTS))
 def test_distinct_shapes_boot_to_the_marker(api, tinydisk, vm_name, ours, name):
     before = ours()
-    firmware, dmesg = BOOTS[name]
-    vm = api.create(vm_name, image="tinydisk", template=str(CORPUS / name), memory="512M", wait_boot=True)
+    firmware, dmesg = BOOTS.get(name) or BUILTIN_BOOTS[name]
+    template = str(CORPUS / name) if name in BOOTS else name
+    vm = api.create(vm_name, image="tinydisk", template=template, memory="512M", wait_boot=True)
     assert any("vmctl-guest: boot-finished" in line for line in vm.console_tail)
     out: list[bytes] = []
     status = api.exec(vm_name, ["sh", "-c", "test -d /sys/firmware/efi && echo efi || echo bios; dmesg"],
