@@ -155,6 +155,8 @@ def _fill_disk(el: etree._Element, disk: DiskSpec) -> None:
     ``disk``'s file: the VM's linked clone, or the seed in an emptied cdrom."""
     el.set("type", "file")
     el.set("device", disk.device)
+    for attr in ("sgio", "rawio", "snapshot"):  # SCSI passthrough (lun) and snapshot settings of the old storage
+        el.attrib.pop(attr, None)
     driver = el.find("driver")
     if driver is None:
         driver = etree.Element("driver")

@@ -57,7 +57,7 @@ def _check(host: Host, need: HostNeed) -> tuple[str, str] | None:  # noqa: C901 
             info = networks.network_info(host, need.name)
         except NotFound:
             return (f"libvirt network {need.name!r} does not exist",
-                    f"define it (`virsh net-define`), or use a network of `virsh net-list --all`")
+                    "define it (`virsh net-define`), or use a network of `virsh net-list --all`")
         return None if info.active else (f"libvirt network {need.name!r} is not active",
                                          f"start it: virsh net-start {need.name}")
     if not host.is_local:
