@@ -71,11 +71,15 @@ def test_failure_after_storage_was_made_is_undone(tiny, vm_name, leftovers, caps
     """A template libvirt itself rejects at define time: the disk and seed volumes
     made before that must be gone again."""
     before = leftovers()
-    bad = tmp_path / "bad-emulator.xml"
-    bad.write_text((builtin_dir() / "linux-direct.xml").read_text().replace(
-        "<devices>", "<devices>\n    <emulator>/nonexistent/qemu-system-x86_64</emulator>"))
+    # (A template's <emulator> is dropped as another host's path; an IDE controller on
+    # q35 passes the schema and pre-flight, and libvirt refuses it at define.)
+    bad = tmp_path / "bad-ide.xml"
+    bad.write_text((builtin_dir() / "linux-direct.xml").read_text().replace('machine="pc"', 'machine="q35"').replace(
+        "<devices>", '<devices>\n    <controller type="ide" index="0"/>'))
     assert run(["create", vm_name, "--template", str(bad), "--json"]) == 8
-    assert "define the domain" in json.loads(capsys.readouterr().out)["error"]["message"]
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert message.startswith("template 'bad-ide': <controller type='ide'> / <disk bus='ide'>: libvirt refused "
+                              "to define it: ")
     assert leftovers() == before
 
 

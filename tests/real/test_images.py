@@ -23,7 +23,7 @@ def test_import_use_and_remove(api, tiny, vm_name, leftovers, capsys, tmp_path: 
     assert image_name in {i["name"] for i in json.loads(capsys.readouterr().out)}
 
     vm = api.create(vm_name, image=image_name, start=False)
-    assert (vm.template, vm.ssh_user, vm.disks[0].base_image) == ("linux", "debian", image_name)
+    assert (vm.template, vm.ssh_user, vm.disks[0].base_image) == ("linux-q35", "debian", image_name)
     assert run(["image", "rm", image_name, "--json"]) == 5
     assert vm_name in json.loads(capsys.readouterr().out)["error"]["message"]
 

@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 from vmctl.api import Vmctl
-from vmctl.cli.app import run as cli
 from vmctl.testing.lab import link
 from vmctl.testing.lab.testlab import LabView, test_lab
 from vmctl.virt import domains

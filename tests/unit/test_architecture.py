@@ -22,10 +22,12 @@ ALLOWED: dict[str, set[str]] = {
     "ssh": BASE | {"ssh"},
     "provision": BASE | {"provision"},
     "tinyguest": BASE | {"tinyguest"},
+    "tinydisk": BASE | {"tinyguest", "tinydisk"},
     "guest": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest"},
-    "ops": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "provision", "tinyguest", "ops",
-                   "__init__", "__version__"},  # backups record vmctl's version
-    "api": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "provision", "tinyguest", "ops"},
+    "ops": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "provision", "tinyguest", "tinydisk",
+                   "ops", "__init__", "__version__"},  # backups record vmctl's version
+    "api": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "provision", "tinyguest",
+                   "tinydisk", "ops"},
     "cli": BASE | {"api", "cli", "__init__", "__version__"},
     "testing": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "ops", "api", "testing"},
     "__init__": {"api"},  # vmctl.checkpoint(), imported lazily

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from vmctl.ops.host import HostInfo
     from vmctl.ops.images import ImageStore
     from vmctl.ops.repair import RepairReport
-    from vmctl.ops.templates import Template
+    from vmctl.ops.templates import PreparedTemplate, Template
     from vmctl.spec.image import Image
     from vmctl.spec.migration import MigrationEvent, MigrationResult
 
@@ -65,8 +65,10 @@ def _accel(value: "str | Accel | None") -> "Accel | None":
         raise InvalidInput(f"invalid accelerator {value!r}", hint="use kvm or tcg") from None
 
 
-def _memory_mib(value: str | int) -> int:
-    return value if isinstance(value, int) else parse_size(value, default_unit="MiB", what="memory") // MiB
+def _memory_mib(value: str | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return parse_size(value, default_unit="MiB", what="memory") // MiB
 
 
 def _disk_bytes(value: str | int | None) -> int | None:
@@ -130,6 +132,14 @@ class Vmctl(GuestApi, SnapshotApi):
 
         return list_templates()
 
+    def import_template(self, path: str | Path, name: str, *, drop_unusable: bool = False,
+                        replace: bool = False) -> "PreparedTemplate":
+        """Store a cleaned copy (virt-clone semantics) of a domain XML file as the user
+        template ``name``; parts a new VM cannot use are refused unless ``drop_unusable``."""
+        from vmctl.ops.templates import import_template
+
+        return import_template(Path(path), name, drop=drop_unusable, replace=replace)
+
     def render(self, name: str = "example", **options: object) -> str:
         """The domain XML ``create(name, **options)`` would define; no side effects
         (a placeholder image is shown where the image is not imported yet)."""
@@ -178,12 +188,27 @@ class Vmctl(GuestApi, SnapshotApi):
             cache_root = user_cache_path("vmctl") / "tiny"
         return ensure_tiny(self.images, domains.list_all(self.host), cache_root=cache_root, progress=progress)
 
+    def build_tinydisk(self, *, cache_root: Path | None = None,
+                       progress: Callable[[str], None] | None = None) -> tuple["Image", bool]:
+        """Build (cached) and import ``tinydisk``, the embedded guest as a disk-boot image
+        (BIOS and UEFI); ``tiny`` is built first if needed. ``cache_root`` holds both builds."""
+        from vmctl.ops.tinydisk import ensure_tinydisk
+        from vmctl.virt import domains
+
+        if cache_root is None:
+            from platformdirs import user_cache_path
+
+            cache_root = user_cache_path("vmctl")
+        return ensure_tinydisk(self.images, domains.list_all(self.host), cache_root=cache_root, progress=progress)
+
     # --- VMs -------------------------------------------------------------------
-    def _request(self, name: str, *, image: str | None = None, template: str | None = None, cpus: int = 1,
-                 memory: str | int = "512M", disk: str | int | None = None, accel: str | Accel | None = None,
-                 nested: bool = False, start: bool = True, wait_boot: bool = False,
-                 timeout: float | None = None, user: str | None = None, ssh_key: str | Path | None = None,
-                 user_data: str | Path | None = None, network: str | None = None) -> "CreateRequest":
+    def _request(self, name: str, *, image: str | None = None, template: str | None = None,
+                 cpus: int | None = None, memory: str | int | None = None, disk: str | int | None = None,
+                 accel: str | Accel | None = None, nested: bool = False, start: bool = True,
+                 wait_boot: bool = False, timeout: float | None = None, user: str | None = None,
+                 ssh_key: str | Path | None = None, user_data: str | Path | None = None,
+                 network: str | None = None, drop_unusable: bool = False) -> "CreateRequest":
+        """cpus and memory default to the template's (built-in templates: 1 vCPU, 512 MiB)."""
         from vmctl.spec.request import CreateRequest
 
         return CreateRequest(
@@ -191,7 +216,7 @@ class Vmctl(GuestApi, SnapshotApi):
             disk_bytes=_disk_bytes(disk), accel=_accel(accel), nested=nested, start=start,
             wait_boot=wait_boot, boot_timeout=timeout, user=user,
             ssh_key=Path(ssh_key) if ssh_key else None, user_data=Path(user_data) if user_data else None,
-            network=network,
+            network=network, drop_unusable=drop_unusable,
         )
 
     def create(self, name: str, *, wait_ssh: bool = False, insecure: bool = False, **options: object) -> VmInfo:

@@ -13,8 +13,11 @@ IMAGE = typer.Option(None, "--image", "-i", help="Base image (default: the embed
                      autocompletion=complete_image)
 TEMPLATE = typer.Option(None, "--template", "-t", help="Template name or XML path (default: by image).",
                         autocompletion=complete_template)
-CPUS = typer.Option(1, "--cpus", min=1, max=256, help="Virtual CPUs.")
-MEMORY = typer.Option("512M", "--memory", "-m", help="Memory, e.g. 512M or 2G (bare number: MiB).")
+CPUS = typer.Option(None, "--cpus", min=1, max=256, help="Virtual CPUs (default: the template's, built-in: 1).")
+MEMORY = typer.Option(None, "--memory", "-m", help="Memory, e.g. 512M or 2G (bare number: MiB; default: the "
+                      "template's, built-in: 512M).")
+DROP = typer.Option(False, "--drop-unusable", help="Leave out template parts a new VM cannot use (second disks, "
+                    "host devices, a non-pty serial port 0) instead of refusing the template.")
 DISK = typer.Option(None, "--disk", help="Disk size, e.g. 4G (default: the image's size).")
 ACCEL = typer.Option(None, "--accel", help="kvm or tcg (default: detected, see `vmctl host info`).")
 NESTED = typer.Option(False, "--nested", help="Expose vmx/svm to the guest (KVM only).")

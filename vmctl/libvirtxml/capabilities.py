@@ -12,6 +12,7 @@ class CapsFacts:
     cpu_features: frozenset[str]
     domain_types: frozenset[str]  # e.g. {"qemu", "kvm"} for x86_64 hvm guests
     host_uuid: str = ""           # libvirt refuses to migrate between hosts with the same one
+    machines: frozenset[str] = frozenset()  # x86_64 machine types and their aliases (pc, q35, pc-q35-7.2, ...)
 
 
 def parse_capabilities(xml: str) -> CapsFacts:
@@ -23,4 +24,12 @@ def parse_capabilities(xml: str) -> CapsFacts:
         if guest.findtext("os_type") == "hvm" and guest.find("arch[@name='x86_64']") is not None
         for d in guest.findall("arch/domain")
     }
-    return CapsFacts(frozenset(features), frozenset(types), root.findtext("host/uuid", ""))
+    machines = {
+        name
+        for guest in root.findall("guest")
+        if guest.findtext("os_type") == "hvm" and guest.find("arch[@name='x86_64']") is not None
+        for m in guest.iterfind("arch//machine")
+        for name in (m.text or "", m.get("canonical", ""))
+        if name
+    }
+    return CapsFacts(frozenset(features), frozenset(types), root.findtext("host/uuid", ""), frozenset(machines))

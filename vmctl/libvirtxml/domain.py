@@ -20,7 +20,8 @@ QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 _V = f"{{{VMCTL_NS}}}"
 _Q = f"{{{QEMU_NS}}}"
 # The user-mode NIC is added behind libvirt's back (libvirt 9.0 has no port
-# forwards for it), so it needs a fixed PCI slot that libvirt will not use.
+# forwards for it), so it needs a fixed PCI slot that libvirt will not use
+# (chosen per template by policy.devices; this is the default).
 USER_NIC_PCI_SLOTS = (0x10, 0x11, 0x12, 0x13)
 
 
@@ -69,13 +70,20 @@ def render_domain(template_xml: bytes | str, spec: DomainSpec, *, source: str = 
         el.set("unit", "MiB")
         el.text = str(spec.memory_mib)
     vcpu = _set_child(root, "vcpu")
+    vcpu.attrib.pop("current", None)
     vcpu.text = str(spec.vcpus)
 
     _render_boot(root, spec, info, source)
     _render_cpu(root, spec)
     devices = root.find("devices")
+    template_disks = devices.findall("disk")
     for disk in spec.disks:
-        devices.append(_disk_element(disk))
+        if disk.replaces is not None:
+            _fill_disk(template_disks[disk.replaces], disk)
+        else:
+            devices.append(_disk_element(disk))
+    if spec.add_serial:
+        _add_serial_console(devices)
     _render_nics(root, devices, spec.nics)
     _render_meta(root, spec.meta, spec.accel)
     validate(root, "domain")
@@ -107,8 +115,14 @@ def _render_cpu(root: etree._Element, spec: DomainSpec) -> None:
     old = root.find("cpu")
     if spec.accel is Accel.TCG:
         # TCG cannot pass the host CPU through; QEMU's default model migrates anywhere.
+        # The guest's shape (topology, NUMA cells) stays.
         if old is not None:
-            root.remove(old)
+            old.attrib.clear()
+            for child in list(old):
+                if child.tag not in ("topology", "numa"):
+                    old.remove(child)
+            if len(old) == 0:
+                root.remove(old)
         return
     cpu = old if old is not None else etree.SubElement(root, "cpu")
     cpu.attrib.clear()
@@ -129,7 +143,43 @@ def _disk_element(disk: DiskSpec) -> etree._Element:
     etree.SubElement(el, "target", dev=disk.target, bus=disk.bus)
     if disk.readonly or disk.device == "cdrom":
         etree.SubElement(el, "readonly")
+    if disk.address is not None:
+        controller, bus, target, unit = disk.address
+        etree.SubElement(el, "address", type="drive", controller=str(controller), bus=str(bus),
+                         target=str(target), unit=str(unit))
     return el
+
+
+def _fill_disk(el: etree._Element, disk: DiskSpec) -> None:
+    """A template's disk (its bus, target, address and boot order stay) now holding
+    ``disk``'s file: the VM's linked clone, or the seed in an emptied cdrom."""
+    el.set("type", "file")
+    el.set("device", disk.device)
+    for attr in ("sgio", "rawio", "snapshot"):  # SCSI passthrough (lun) and snapshot settings of the old storage
+        el.attrib.pop(attr, None)
+    driver = el.find("driver")
+    if driver is None:
+        driver = etree.Element("driver")
+        el.insert(0, driver)
+    driver.set("name", "qemu")
+    driver.set("type", disk.format)
+    for tag in ("source", "backingStore", "auth", "encryption", "mirror", "reservations", "slices"):
+        for stale in el.findall(tag):  # the template's storage and its secrets: not this VM's file
+            el.remove(stale)
+    driver.addnext(etree.Element("source", file=disk.path))
+    if (disk.readonly or disk.device == "cdrom") and el.find("readonly") is None:
+        el.find("target").addnext(etree.Element("readonly"))
+    if disk.device == "disk":
+        for ro in el.findall("readonly") + el.findall("shareable"):
+            el.remove(ro)
+
+
+def _add_serial_console(devices: etree._Element) -> None:
+    serial = etree.SubElement(devices, "serial", type="pty")
+    etree.SubElement(serial, "target", port="0")
+    if devices.find("console") is None:
+        console = etree.SubElement(devices, "console", type="pty")
+        etree.SubElement(console, "target", type="serial", port="0")
 
 
 def hostfwd_option(port: int) -> str:
@@ -149,6 +199,7 @@ def _render_nics(root: etree._Element, devices: etree._Element, nics: tuple[NicS
     user = [n for n in nics if n.kind == "user"]
     if len(user) > len(USER_NIC_PCI_SLOTS):
         raise InvalidInput("too many user-mode NICs", hint=f"at most {len(USER_NIC_PCI_SLOTS)}")
+    slots = [n.pci_slot or default for n, default in zip(user, USER_NIC_PCI_SLOTS)]
     for nic in nics:
         if nic.kind == "network":
             iface = etree.SubElement(devices, "interface", type="network")
@@ -157,11 +208,17 @@ def _render_nics(root: etree._Element, devices: etree._Element, nics: tuple[NicS
             etree.SubElement(iface, "model", type="virtio")
     if not user:
         return
-    cmdline = etree.SubElement(root, f"{_Q}commandline")
-    for index, (nic, slot) in enumerate(zip(user, USER_NIC_PCI_SLOTS)):
+    for iface in devices.findall("interface[@type='user']"):
+        # vmctl's forwarded user-mode NIC takes the place of the template's: one NIC, the guest's
+        # first, which is the one a guest configures by default (tiny, cloud-init).
+        devices.remove(iface)
+    cmdline = root.find(f"{_Q}commandline")
+    if cmdline is None:
+        cmdline = etree.SubElement(root, f"{_Q}commandline")
+    for index, (nic, slot) in enumerate(zip(user, slots)):
         netdev_id = f"vmctlnet{index}"
         netdev = f"user,id={netdev_id},restrict=on,{hostfwd_option(nic.ssh_port or 0)}"
-        device = f"virtio-net-pci,netdev={netdev_id},mac={nic.mac},bus=pci.0,addr={slot:#x}"
+        device = f"virtio-net-pci,netdev={netdev_id},mac={nic.mac},bus={nic.pci_bus},addr={slot:#x}"
         for value in ("-netdev", netdev, "-device", device):
             etree.SubElement(cmdline, f"{_Q}arg", value=value)
 

@@ -40,13 +40,14 @@ def with_ssh_port(xml: str, port: int) -> str:
     return to_string(root)
 
 
-def disk_with_source(xml: str, target: str, path: str) -> str:
-    """The ``<disk>`` element of ``target`` (e.g. a CD-ROM at hdc) from a domain's XML,
-    with its source file replaced: what libvirt's updateDevice takes to change media."""
+def disk_with_source(xml: str, current: tuple[str, ...], path: str) -> str:
+    """The ``<disk>`` whose source file is one of ``current`` (e.g. a VM's seed CD-ROM,
+    wherever the template put it), with its source file replaced by ``path``: what
+    libvirt's updateDevice takes to change media."""
     root = parse_untrusted(xml, source="domain XML")
     for disk in root.iterfind("devices/disk"):
-        target_el = disk.find("target")
-        if target_el is not None and target_el.get("dev") == target:
+        source_el = disk.find("source")
+        if source_el is not None and source_el.get("file") in current:
             source = disk.find("source")
             if source is None:
                 from lxml import etree
@@ -57,7 +58,9 @@ def disk_with_source(xml: str, target: str, path: str) -> str:
             for stale in disk.findall("backingStore"):
                 disk.remove(stale)
             return to_string(disk)
-    raise InvalidInput(f"domain {root.findtext('name', '')!r} has no disk {target}", hint="see `vmctl info NAME`")
+    raise InvalidInput(f"domain {root.findtext('name', '')!r} has no disk with {' or '.join(current)}",
+                       hint="see `vmctl info NAME`")
+
 
 
 def as_restored(xml: str, *, name: str, uuid: str, disk_sources: dict[str, str], ssh_port: int | None,

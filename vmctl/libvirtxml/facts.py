@@ -35,6 +35,7 @@ class DomainFacts:
     managed: bool  # has vmctl metadata
     kernel: str = ""  # direct kernel boot: the host's kernel and initrd files
     initrd: str = ""
+    nvram: str = ""  # the UEFI variables file libvirt keeps for this domain ("" for BIOS)
 
 
 def parse_domain(xml: str | bytes) -> DomainFacts:
@@ -69,7 +70,16 @@ def parse_domain(xml: str | bytes) -> DomainFacts:
         managed=vm is not None,
         kernel=root.findtext("os/kernel", "") or "",
         initrd=root.findtext("os/initrd", "") or "",
+        nvram=_nvram(root),
     )
+
+
+def _nvram(root) -> str:
+    nvram = root.find("os/nvram")
+    if nvram is not None:
+        return (nvram.text or "").strip() or "nvram"
+    os_el = root.find("os")
+    return "efi" if os_el is not None and (os_el.get("firmware") == "efi" or os_el.find("loader") is not None) else ""
 
 
 def _unit_kib(unit: str) -> int:

@@ -31,7 +31,34 @@ def validate(element: etree._Element, schema: str = "domain") -> None:
     if rng is None or rng.validate(element):
         return
     errors = "; ".join(f"line {e.line}: {e.message}" for e in list(rng.error_log)[:3])
+    culprits = _culprits(element, rng)
+    if culprits:
+        raise InvalidInput(f"libvirt's {schema} schema on this host does not accept " + ", ".join(culprits),
+                           hint="remove or change that element in the template (this libvirt may be older "
+                                "than the one that wrote it)")
     raise InvalidInput(
         f"rendered {schema} XML does not match libvirt's schema: {errors}",
         hint="check the template: it must be a valid libvirt domain skeleton",
     )
+
+
+def _culprits(element: etree._Element, rng: etree.RelaxNG) -> list[str]:
+    """The devices (or top-level elements) without which the document validates."""
+    found = []
+    for parent in (element.find("devices"), element):
+        if parent is None:
+            continue
+        for child in list(parent):
+            if not isinstance(child.tag, str) or (parent is element and child.tag == "devices"):
+                continue
+            index = parent.index(child)
+            parent.remove(child)
+            try:
+                if rng.validate(element):
+                    attrs = " ".join(f"{k}='{v}'" for k, v in child.attrib.items() if "{" not in k)
+                    found.append(f"<{etree.QName(child).localname}{' ' + attrs if attrs else ''}>")
+            finally:
+                parent.insert(index, child)
+        if found:
+            return found
+    return found

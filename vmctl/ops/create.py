@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vmctl.errors import Conflict, InsufficientResources, InvalidInput
+from vmctl.errors import Conflict, InsufficientResources, InvalidInput, OperationFailed
 from vmctl.guest.boot import check_console_fingerprint
 from vmctl.libvirtxml.domain import render_domain
 from vmctl.libvirtxml.storage import volume_xml
@@ -30,7 +30,8 @@ from vmctl.ops.operation import Operation
 from vmctl.ops.pool import PoolRef
 from vmctl.ops.seed import retire_seed_secret
 from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name
-from vmctl.ops.templates import Template, load_template
+from vmctl.ops.preflight import check_host, naming_element
+from vmctl.ops.templates import Template, load_template, prepare_template
 from vmctl.ops.vms import VmInfo, start_watched, used_ssh_ports, vm_info
 from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
 from vmctl.policy.timeouts import boot_timeout
@@ -73,6 +74,8 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
     domains.ensure_absent(host, req.name)
     image = ImageStore(host, pool).get(req.image or TINY)
     template = load_template(req.template or default_template_name(image))
+    prepared = prepare_template(template, drop=req.drop_unusable)  # virt-clone semantics; unusable parts refused
+    check_host(host, prepared.facts.needs, source=f"template {template.name!r}")
     disk_bytes = req.disk_bytes or image.virtual_size
     if disk_bytes < image.virtual_size:
         raise InvalidInput(f"--disk {format_size(disk_bytes)} is smaller than image {image.name} "
@@ -86,11 +89,11 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
     port = pick_ssh_port(used_ssh_ports(host), is_free=port_is_free if host.is_local else None)
     key_path = req.ssh_key.expanduser().resolve() if req.ssh_key else ensure_user_key()
     host_key = generate_ed25519()
-    spec = resolve_spec(req, image, template, decision, virt.cpu_flag, pool.path, mac=random_mac(),
+    spec = resolve_spec(req, image, template, prepared.facts, decision, virt.cpu_flag, pool.path, mac=random_mac(),
                         vm_uuid=str(uuidlib.uuid4()), ssh_port=port,
                         seed_path=f"{pool.path}/{seed_volume_name(req.name)}", host_key=host_key.public_line,
                         key_path=str(key_path) if req.ssh_key else "")
-    xml = render_domain(template.xml, spec, source=f"template {template.name!r}")
+    xml = render_domain(prepared.xml, spec, source=f"template {template.name!r}")
     from vmctl.guest.cloudconfig import build_user_data, load_user_data  # PyYAML: only when creating
 
     user_data = build_user_data(
@@ -116,15 +119,22 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
         _make_seed(op, pool, plan)
         checkpoint("create:seed")
         op.will("domain", req.name, plan.spec.uuid or "")
-        dom = domains.define(host, plan.xml)
+        source = f"template {plan.template.name!r}"
+        try:
+            dom = domains.define(host, plan.xml)
+        except OperationFailed as exc:
+            raise naming_element(exc, source=source, step="define") from None
         op.on_undo(dom.undefine)
         checkpoint("create:defined")
         boot_seconds, tail = None, []
         if req.start:
             op.on_undo(dom.destroy)
             marker = plan.image.boot_marker if req.wait_boot else None
-            boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel),
-                                               on_started=lambda: checkpoint("create:started"))
+            try:
+                boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel),
+                                                   on_started=lambda: checkpoint("create:started"))
+            except OperationFailed as exc:
+                raise naming_element(exc, source=source, step="start") from None
             check_console_fingerprint(tail, fingerprint(plan.host_key.public_line), req.name)
             if req.wait_boot:  # the guest has booted and taken its host key: drop the private half
                 retire_seed_secret(host, pool, req.name, within=op)
@@ -170,7 +180,9 @@ def preview_xml(host: Host, pools: PoolRef, req: CreateRequest) -> str:
         direct = image_name == TINY if template is None else template.direct_boot
         image = placeholder_image(image_name, pool_path, direct=direct)
     template = template or load_template(default_template_name(image))
+    prepared = prepare_template(template, drop=req.drop_unusable)
     decision, virt = choose_accel(host, req.accel, nested=req.nested)
-    spec = resolve_spec(req, image, template, decision, virt.cpu_flag, pool_path, mac=random_mac(),
-                        ssh_port=PORT_RANGE.start)
-    return render_domain(template.xml, spec, source=f"template {template.name!r}")
+    spec = resolve_spec(req, image, template, prepared.facts, decision, virt.cpu_flag, pool_path, mac=random_mac(),
+                        vm_uuid=str(uuidlib.uuid4()), ssh_port=PORT_RANGE.start,
+                        seed_path=f"{pool_path}/{seed_volume_name(req.name)}")
+    return render_domain(prepared.xml, spec, source=f"template {template.name!r}")

@@ -26,9 +26,6 @@ from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
-SEED_TARGET = "hdc"
-
-
 def clean_seed_volume_name(vm: str) -> str:
     return f"{vm}-cidata.iso"
 
@@ -73,7 +70,9 @@ def _retire(host: Host, pool: Pool, name: str, op: Operation) -> bool:
             op.on_undo(pool.delete_volume, clean)
         pool.upload(clean, iso)
         checkpoint("seed-retire:uploaded")
-        dom.update_device(disk_with_source(dom.xml(inactive=True), SEED_TARGET, f"{pool.path}/{clean}"))
+        # The seed CD-ROM is found by its file: its bus and target depend on the template.
+        seeds = (f"{pool.path}/{secret}", f"{pool.path}/{clean}")
+        dom.update_device(disk_with_source(dom.xml(inactive=True), seeds, f"{pool.path}/{clean}"))
         checkpoint("seed-retire:swapped")
         pool.delete_volume(secret)
     update_meta(dom, volumes=tuple(v for v in volumes if v != secret))

@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmctl.errors import NotFound
+import os
+import tempfile
+
+from vmctl.errors import Conflict, InvalidInput, NotFound, OperationFailed
+from vmctl.libvirtxml.clone import clean_template, with_description
 from vmctl.libvirtxml.domain import template_info
 from vmctl.libvirtxml.safe import parse_untrusted
+from vmctl.libvirtxml.templatefacts import drop_unusable, template_facts
+from vmctl.spec.template import TemplateFacts, Unusable
 from vmctl.spec.names import check_name
 from vmctl.local.userfiles import read_user_file
 
@@ -75,3 +81,59 @@ def load_template(ref: str) -> Template:
         if path.is_file():
             return _read(path, ref, builtin)
     raise NotFound(f"no template named {ref!r}", hint="see `vmctl template list`")
+
+
+@dataclass(frozen=True)
+class PreparedTemplate:
+    """A template ready to render: cleaned (virt-clone semantics), with what a new VM
+    cannot use dropped if that was asked for, and its facts."""
+
+    template: Template
+    xml: bytes
+    facts: TemplateFacts
+    dropped: tuple[Unusable, ...]
+
+
+def prepare_template(template: Template, *, drop: bool = False) -> PreparedTemplate:
+    """Clean ``template``; refuse it, naming each part a new VM cannot use (a second
+    disk, a host device, ...), unless ``drop`` leaves those parts out."""
+    source = f"template {template.name!r}"
+    cleaned = clean_template(template.xml, source=source)
+    facts = template_facts(cleaned, source=source)
+    if not facts.unusable:
+        return PreparedTemplate(template, cleaned, facts, ())
+    if not drop:
+        by_reason: dict[str, list[str]] = {}
+        for item in facts.unusable:
+            by_reason.setdefault(item.reason, []).append(item.element)
+        raise InvalidInput(f"{source} cannot be used for a new VM: "
+                           + "; ".join(f"{', '.join(els)}: {reason}" for reason, els in by_reason.items()),
+                           hint="remove those elements from the template, or pass --drop-unusable to leave them out")
+    dropped = drop_unusable(cleaned, facts.unusable, source=source)
+    return PreparedTemplate(template, dropped, template_facts(dropped, source=source), facts.unusable)
+
+
+def import_template(path: Path, name: str, *, drop: bool = False, replace: bool = False) -> PreparedTemplate:
+    """Store a cleaned copy of the domain XML at ``path`` as the user template ``name``."""
+    check_name(name, "template")
+    template = _read(Path(path).expanduser(), name, False)
+    prepared = prepare_template(template, drop=drop)
+    facts = prepared.facts
+    description = template.description or (
+        f"imported from {Path(path).name}: {facts.machine}, {'UEFI' if facts.efi else 'BIOS'}"
+        + (", Secure Boot" if facts.secure_boot else ""))
+    prepared = PreparedTemplate(prepared.template, with_description(prepared.xml, description), facts,
+                                prepared.dropped)
+    dest = user_dir() / f"{name}.xml"
+    if dest.exists() and not replace:
+        raise Conflict(f"a user template named {name!r} exists already ({dest})", hint="pick another --name or --replace")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".xml", dir=dest.parent)
+        with os.fdopen(fd, "wb") as out:
+            out.write(prepared.xml)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise OperationFailed(f"cannot write template {dest}: {exc.strerror}", hint="check the directory's permissions") from None
+    stored = Template(name, dest, description, template.direct_boot, False, prepared.xml)
+    return PreparedTemplate(stored, prepared.xml, prepared.facts, prepared.dropped)

@@ -17,6 +17,7 @@ from vmctl.spec.names import MAC_RE, check_name
 __all__ = ["Accel", "DirectBoot", "DiskSpec", "DomainSpec", "NicSpec", "VmMeta"]
 
 MIN_MEMORY_MIB = 64
+DISK_BUSES = ("virtio", "sata", "scsi", "ide", "usb")
 MAX_VCPUS = 256
 
 
@@ -41,8 +42,12 @@ class DiskSpec:
     device: str = "disk"  # or "cdrom"
     bus: str = "virtio"
     readonly: bool = False
+    replaces: int | None = None  # index of the template's <disk> whose place (bus, target, address) it takes
+    address: tuple[int, int, int, int] | None = None  # drive address: controller, bus, target, unit
 
     def __post_init__(self) -> None:
+        if self.bus not in DISK_BUSES:
+            raise InvalidInput(f"invalid disk bus {self.bus!r}", hint="use " + ", ".join(DISK_BUSES))
         if self.device not in ("disk", "cdrom"):
             raise InvalidInput(f"invalid disk device {self.device!r}", hint="use disk or cdrom")
         if self.format not in ("qcow2", "raw"):
@@ -64,6 +69,8 @@ class NicSpec:
     mac: str = "52:54:00:00:00:01"
     ssh_port: int | None = None
     network: str | None = None
+    pci_bus: str = "pci.0"         # user-mode NICs: the root bus (q35: pcie.0) and slot they are plugged into
+    pci_slot: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("user", "network"):
@@ -74,6 +81,8 @@ class NicSpec:
             raise InvalidInput("a user-mode NIC needs an SSH forward port", hint="1024-65535")
         if self.kind == "network":
             check_name(self.network or "", "network")
+        if self.pci_bus not in ("pci.0", "pcie.0") or not (self.pci_slot is None or 1 <= self.pci_slot <= 0x1F):
+            raise InvalidInput(f"invalid PCI place {self.pci_bus}:{self.pci_slot}", hint="pci.0 or pcie.0, slot 1-31")
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,7 @@ class DomainSpec:
     boot: DirectBoot | None = None
     meta: VmMeta = field(default_factory=VmMeta)
     uuid: str | None = None
+    add_serial: bool = False  # the template has no serial port 0: add a pty one (the boot marker's console)
 
     def __post_init__(self) -> None:
         check_name(self.name)

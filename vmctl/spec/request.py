@@ -14,8 +14,8 @@ class CreateRequest:
     name: str
     image: str | None = None
     template: str | None = None
-    cpus: int = 1
-    memory_mib: int = 512
+    cpus: int | None = None          # default: the template's <vcpu>
+    memory_mib: int | None = None    # default: the template's <memory>
     disk_bytes: int | None = None
     accel: Accel | None = None
     nested: bool = False
@@ -26,6 +26,7 @@ class CreateRequest:
     ssh_key: Path | None = None      # private key to log in with (default: vmctl's own)
     user_data: Path | None = None    # the user's cloud-config, merged with vmctl's keys
     network: str | None = None       # attach to this libvirt network instead of a user-mode NIC
+    drop_unusable: bool = False      # leave out template parts a new VM cannot use, instead of refusing
 
     def __post_init__(self) -> None:
         check_name(self.name)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import libvirt
 
+from vmctl.libvirtxml.facts import parse_domain
+
 from vmctl.errors import Conflict, NotFound, Timeout
 from vmctl.virt import errors
 from vmctl.virt.errors import libvirt_errors
@@ -86,8 +88,11 @@ class Domain:
                 self._dom.destroyFlags(0)
 
     def undefine(self) -> None:
-        # vmctl's templates use no UEFI NVRAM or checkpoints, so no flags for those.
+        """Undefine; a UEFI domain's NVRAM (libvirt made it for this VM from the
+        firmware's template) goes with it."""
         flags = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        if parse_domain(self.xml(inactive=True)).nvram:
+            flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
         with libvirt_errors(f"undefine {self.name}"):
             self._dom.undefineFlags(flags)
 

@@ -11,7 +11,7 @@ import libvirt
 
 from vmctl.errors import NotFound
 from vmctl.libvirtxml.storage import VolumeFacts, dir_pool_xml, parse_volume, pool_path
-from vmctl.virt.errors import libvirt_errors, lookup
+from vmctl.virt.errors import libvirt_errors, lookup, translate
 from vmctl.virt.host import Host
 
 
@@ -54,16 +54,17 @@ class Pool:
             return int(self._pool.info()[1])
 
     def volumes(self) -> list[VolumeFacts]:
-        """Every volume's facts; one deleted meanwhile (by another client) is left out."""
+        """Every volume; one another client deletes while they are listed is left out."""
         with libvirt_errors(f"list volumes of {self.name}"):
-            found = []
-            for vol in self._pool.listAllVolumes(0):
-                try:
-                    found.append(parse_volume(vol.XMLDesc(0)))
-                except libvirt.libvirtError as exc:
-                    if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
-                        raise
-            return found
+            listed = self._pool.listAllVolumes(0)
+        found = []
+        for vol in listed:
+            try:
+                found.append(parse_volume(vol.XMLDesc(0)))
+            except libvirt.libvirtError as exc:
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_VOL:
+                    raise translate(exc, f"list volumes of {self.name}") from None
+        return found
 
     def volume_names(self) -> list[str]:
         """Names only: one call, however many volumes (for sweeps)."""

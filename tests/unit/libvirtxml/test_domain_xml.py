@@ -35,6 +35,17 @@ CASES = {
     "tcg-direct": ("linux-direct", spec("tiny1", accel=Accel.TCG, boot=DIRECT)),
     "kvm-disk": ("linux", spec("cloud1", accel=Accel.KVM)),
     "kvm-nested": ("linux", spec("nest1", accel=Accel.KVM, nested_feature="vmx")),
+    "tcg-q35-uefi": ("linux-q35-uefi", spec(
+        "efi1", accel=Accel.TCG,
+        disks=(DiskSpec(f"{POOL}/efi1-vda.qcow2", target="vdb", address=None),
+               DiskSpec(f"{POOL}/efi1-seed.iso", target="sda", format="raw", device="cdrom", bus="sata", replaces=0)),
+        nics=(NicSpec(kind="user", mac="52:54:00:12:34:57", ssh_port=10023, pci_bus="pcie.0", pci_slot=0x11),))),
+    "tcg-q35-placed": ("linux-q35", spec(
+        "q1", accel=Accel.TCG, add_serial=True,
+        disks=(DiskSpec(f"{POOL}/q1-vda.qcow2"),
+               DiskSpec(f"{POOL}/q1-seed.iso", target="sdb", format="raw", device="cdrom", bus="sata",
+                        address=(0, 0, 0, 1))),
+        nics=(NicSpec(kind="user", mac="52:54:00:12:34:58", ssh_port=10024, pci_bus="pcie.0", pci_slot=0x10),))),
     "tcg-disk-network": ("linux", spec("net1", accel=Accel.TCG,
                                        nics=(NicSpec(kind="network", network="default", mac="52:54:00:aa:bb:cc"),))),
 }

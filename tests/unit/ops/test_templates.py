@@ -42,3 +42,29 @@ def test_missing_and_bad_templates(tmp_path):
     wrong.write_text("<pool><name>x</name></pool>")
     with pytest.raises(InvalidInput, match="not a libvirt domain"):
         load_template(str(wrong))
+
+
+def test_import_stores_a_cleaned_described_copy(tmp_path, monkeypatch):
+    import pytest
+
+    from vmctl.errors import Conflict, InvalidInput
+    from vmctl.ops.templates import import_template, load_template
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    src = tmp_path / "vm.xml"
+    src.write_text("<domain type='kvm' id='3'><name>vm</name><uuid>c5d6e1f2-0a9b-4c8d-8e7f-6a5b4c3d2e1f</uuid>"
+                   "<memory>524288</memory><os><type machine='q35'>hvm</type></os><devices>"
+                   "<disk type='file' device='disk'><source file='/x.qcow2'/><target dev='vda' bus='virtio'/></disk>"
+                   "<disk type='file' device='disk'><source file='/y.qcow2'/><target dev='vdb' bus='virtio'/></disk>"
+                   "<interface type='user'><mac address='52:54:00:00:00:09'/></interface></devices></domain>")
+    with pytest.raises(InvalidInput, match=r"<disk> vdb \(/y.qcow2\)"):
+        import_template(src, "mine")
+    assert not (tmp_path / "vmctl" / "templates" / "mine.xml").exists()  # refused: nothing stored
+    prepared = import_template(src, "mine", drop=True)
+    stored = load_template("mine")
+    assert stored.description == "imported from vm.xml: q35, BIOS" and not stored.builtin
+    text = stored.xml.decode()
+    assert "c5d6e1f2" not in text and "52:54:00:00:00:09" not in text and "/y.qcow2" not in text
+    assert [u.element for u in prepared.dropped] == ["<disk> vdb (/y.qcow2)"]
+    with pytest.raises(Conflict):
+        import_template(src, "mine", drop=True)

@@ -27,7 +27,7 @@ def _wait_boot(wait: str, allowed: tuple[str, ...] = ("none", "boot")) -> bool:
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="VM name: lowercase letters, digits, '.', '_', '-'."),
-    template: str = opt.TEMPLATE, image: str = opt.IMAGE, cpus: int = opt.CPUS, memory: str = opt.MEMORY,
+    template: str = opt.TEMPLATE, image: str = opt.IMAGE, cpus: int | None = opt.CPUS, memory: str | None = opt.MEMORY,
     disk: str = opt.DISK, accel: str = opt.ACCEL, nested: bool = opt.NESTED, user: str = opt.USER,
     no_start: bool = typer.Option(False, "--no-start", help="Define the VM but do not start it."),
     wait: str = WAIT, timeout: float = opt.TIMEOUT,
@@ -37,6 +37,7 @@ def create(
     network: str = typer.Option(None, "--network", help="Attach to this libvirt network (SSH via its DHCP "
                                 "lease) instead of a user-mode NIC with a 127.0.0.1 port forward."),
     insecure: bool = typer.Option(False, "--insecure", help="Do not check the guest's SSH host key (unsafe)."),
+    drop_unusable: bool = opt.DROP,
     json_out: bool = opt.JSON,
 ) -> None:
     """Create a VM from an image (a linked qcow2 clone) and start it."""
@@ -46,7 +47,7 @@ def create(
     vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
                       nested=nested, user=user, start=not no_start, wait_boot=wants, wait_ssh=wait == "ssh",
                       timeout=timeout, ssh_key=ssh_key, user_data=user_data, insecure=insecure,
-                      network=network)
+                      network=network, drop_unusable=drop_unusable)
     if provision is not None:
         result = api().provision(name, provision, insecure=insecure)
         if not json_out:

@@ -1,0 +1,197 @@
+"""Real-world domain XML as templates (tests/data/templates/): each file either boots
+the disk-boot guest ``tinydisk`` to its console marker, or starts under QEMU, or is
+refused before anything is made with the exact reason; nothing is left behind.
+
+Boots are ~12 s each under TCG, so only the distinct machine/firmware/disk-bus
+shapes boot; the other accepted files are started (QEMU takes their config) and
+removed; the refused ones share one fast test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vmctl.errors import NotFound, VmctlError
+from vmctl.libvirtxml.facts import parse_domain
+from vmctl.virt import domains
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "templates"
+NOT_HERE = "needs what this host does not have: "
+SECOND_DISK = ("a second disk: vmctl gives a new VM a linked clone of its image as the boot disk only, "
+               "and would otherwise share this disk with the template's VM")
+
+# file -> (firmware seen by the guest, what else the guest must show)
+BOOTS = {
+    "virt-install-pc-bios.xml": ("bios", None),
+    "virt-manager-q35-bios-sata.xml": ("bios", None),
+    "virt-install-q35-virtio-scsi.xml": ("bios", None),
+    "virt-install-q35-uefi.xml": ("efi", None),
+    "virt-manager-q35-uefi-secureboot.xml": ("efi", "Secure boot enabled"),
+}
+BUILTIN_BOOTS = {"linux-q35-uefi-secure": ("efi", "Secure boot enabled")}  # firmware autoselection
+STARTS = {  # file -> options
+    "dumpxml-q35-spice-running.xml": {},
+    "dumpxml-pc-vnc-chardevs.xml": {},
+    "numa-two-cells-q35.xml": {},
+    "watchdog-panic-pc.xml": {},
+    "custom-metadata-q35.xml": {},
+    "spice-usbredir-agent-q35.xml": {},
+    "extra-disks-q35.xml": {"drop_unusable": True},
+    "hostdev-passthrough-q35.xml": {"drop_unusable": True},
+    "rbd-iscsi-q35.xml": {"drop_unusable": True},
+}
+REFUSED = {  # file -> the exact reason (after "template 'NAME' ")
+    "aarch64-virt.xml":
+        NOT_HERE + "<os><type machine=...>: machine type 'virt' is not known to this host's QEMU",
+    "bridge-missing-pc.xml": NOT_HERE + "<interface type='bridge'>: bridge 'br-vmctl-none' does not exist",
+    "network-missing-q35.xml":
+        NOT_HERE + "<interface type='network'>: libvirt network 'vmctl-no-such-net' does not exist",
+    "firmware-fedora-paths-q35.xml":
+        NOT_HERE + "<os><loader>: firmware file /usr/share/edk2/ovmf/OVMF_CODE.fd does not exist; "
+        "<os><nvram template=...>: firmware file /usr/share/edk2/ovmf/OVMF_VARS.fd does not exist",
+    "hugepages-q35.xml": NOT_HERE + "<memoryBacking><hugepages>: no hugepages are reserved on this host",
+    "machine-too-new-q35.xml":
+        NOT_HERE + "<os><type machine=...>: machine type 'pc-q35-9.2' is not known to this host's QEMU",
+    "tpm-emulator-q35-uefi.xml": NOT_HERE + "<tpm model='tpm-crb'>: the TPM emulator swtpm is not installed",
+    "extra-disks-q35.xml": "cannot be used for a new VM: "
+        f"<disk> vdb (/var/lib/libvirt/images/db1-data.qcow2), <disk> vdc (/dev/vg0/db1-logs): {SECOND_DISK}",
+    "hostdev-passthrough-q35.xml": "cannot be used for a new VM: "
+        "<hostdev type='pci'>, <hostdev type='usb'>: passes a host device through; it cannot be given to a second VM",
+    "rbd-iscsi-q35.xml": f"cannot be used for a new VM: <disk> sdb (iscsi:iqn.2013-06.com.example:storage/1): "
+                         f"{SECOND_DISK}",
+    "serial-file-hostdev-pc.xml": "cannot be used for a new VM: <serial type='file'> port 0: "
+                                  "vmctl reads the guest's boot marker from a pty serial console on port 0",
+}
+REFUSED_WITH_DROP = {
+    "serial-file-hostdev-pc.xml": NOT_HERE + "<serial type='dev'>: /dev/ttyUSB7 does not exist on this host",
+}
+
+
+@pytest.fixture
+def ours(leftovers, vm_name):
+    """Domains and volumes of this test's VMs (others work against the same libvirtd)."""
+    def snapshot() -> tuple[set[str], set[str]]:
+        for _attempt in range(3):  # another engineer's volume may vanish while the pool is listed
+            try:
+                names, volumes = leftovers()
+                break
+            except NotFound:
+                continue
+        else:
+            names, volumes = leftovers()
+        return {n for n in names if vm_name in n}, {v for v in volumes if vm_name in v}
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def tinydisk(api):
+    image, _changed = api.build_tinydisk()
+    return image
+
+
+def test_corpus_is_large_and_fully_classified():
+    files = {p.name for p in CORPUS.glob("*.xml")}
+    assert len(files) >= 20
+    assert files == set(BOOTS) | set(STARTS) | set(REFUSED)
+    assert not set(BOOTS) & set(STARTS)
+
+
+def test_refused_files_make_nothing(api, tinydisk, vm_name, ours):
+    before = ours()
+    assert before == (set(), set())
+    for name, reason in [*((n, (r, False)) for n, r in REFUSED.items()),
+                         *((n, (r, True)) for n, r in REFUSED_WITH_DROP.items())]:
+        expected, drop = reason
+        with pytest.raises(VmctlError) as caught:
+            api.create(vm_name, image="tinydisk", template=str(CORPUS / name), drop_unusable=drop)
+        assert caught.value.message == f"template {Path(name).stem!r} {expected}", name
+        assert caught.value.hint
+    assert ours() == before
+
+
+@pytest.mark.parametrize("name", sorted(STARTS))
+def test_accepted_files_start_under_qemu(api, tinydisk, vm_name, ours, name):
+    before = ours()
+    vm = api.create(vm_name, image="tinydisk", template=str(CORPUS / name), **STARTS[name])
+    assert vm.state == "running"
+    xml = domains.lookup(api.host, vm_name).xml(inactive=True)
+    facts = parse_domain(xml)
+    assert {d.path for d in facts.disks if d.path} == {f"{api.pool.path}/{vm_name}-vda.qcow2",
+                                                      f"{api.pool.path}/{vm_name}-seed.iso"}
+    source = (CORPUS / name).read_text()
+    assert "52:54:00:d1:2e:7a" not in xml and "5900" not in xml and "/dev/pts/" not in xml  # identity dropped
+    if "<numa>" in source:
+        assert "<cell id='1' cpus='1' memory='524288' unit='KiB'/>" in xml and facts.vcpus == 2
+    if "ci.example.org" in source:
+        assert "build@example.org" in xml and "<title>Build worker</title>" in xml
+    if "spicevmc" in source:
+        assert xml.count("<redirdev bus='usb' type='spicevmc'>") == 2
+    api.delete(vm_name)
+    assert ours() == before
+
+
+@pytest.mark.parametrize("name", sorted(BOOTS) + sorted(BUILTIN_BOOTS))
+def test_distinct_shapes_boot_to_the_marker(api, tinydisk, vm_name, ours, name):
+    before = ours()
+    firmware, dmesg = BOOTS.get(name) or BUILTIN_BOOTS[name]
+    template = str(CORPUS / name) if name in BOOTS else name
+    vm = api.create(vm_name, image="tinydisk", template=template, memory="512M", wait_boot=True)
+    assert any("vmctl-guest: boot-finished" in line for line in vm.console_tail)
+    out: list[bytes] = []
+    status = api.exec(vm_name, ["sh", "-c", "test -d /sys/firmware/efi && echo efi || echo bios; dmesg"],
+                      out=out.append)
+    text = b"".join(out).decode()
+    assert status == 0 and text.splitlines()[0] == firmware
+    if dmesg:
+        assert dmesg in text
+    nvram = parse_domain(domains.lookup(api.host, vm_name).xml(inactive=True)).nvram
+    assert (firmware == "efi") == bool(nvram)
+    api.delete(vm_name)
+    assert ours() == before
+    if nvram.startswith("/"):
+        assert not Path(nvram).exists()  # the VM's own NVRAM went with it
+
+
+def test_dumpxml_of_a_running_vmctl_vm_is_a_template(api, tinydisk, vm_name, ours, tmp_path):
+    before = ours()
+    first = api.create(vm_name, image="tinydisk", template="linux-q35", wait_boot=True)
+    dump = tmp_path / "from-running.xml"
+    dump.write_text(domains.lookup(api.host, vm_name).xml())  # virsh dumpxml: live XML, aliases, pty paths
+    second = f"{vm_name}-b"
+    try:
+        vm = api.create(second, image="tinydisk", template=str(dump), wait_boot=True)
+        assert vm.ssh_port != first.ssh_port and vm.uuid != first.uuid
+        out: list[bytes] = []
+        assert api.exec(second, ["hostname"], out=out.append) == 0 and b"".join(out).strip() == second.encode()
+        disks = parse_domain(domains.lookup(api.host, second).xml(inactive=True)).disks
+        assert all(Path(d.path).name.startswith(f"{second}-") for d in disks)  # nothing of the first VM's
+    finally:
+        if domains.exists(api.host, second):
+            api.delete(second)
+    api.delete(vm_name)
+    assert ours() == before
+
+
+def test_template_import_and_show_is_what_create_defines(api, tinydisk, vm_name, ours, tmp_path,
+                                                         monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    prepared = api.import_template(CORPUS / "dumpxml-q35-spice-running.xml", "imported-spice")
+    stored = prepared.template.path.read_text()
+    assert prepared.template.path.parent == tmp_path / "vmctl" / "templates"
+    listed = {t.name: t for t in api.templates()}["imported-spice"]
+    assert listed.description == "imported from dumpxml-q35-spice-running.xml: pc-q35-7.2, BIOS"
+    assert "c5d6e1f2" not in stored and "52:54:00:d1:2e:7a" not in stored and "<alias" not in stored
+    assert "seclabel" not in stored and "port='5900'" not in stored and 'port="5900"' not in stored
+    with pytest.raises(VmctlError, match="exists already"):
+        api.import_template(CORPUS / "dumpxml-q35-spice-running.xml", "imported-spice")
+    before = ours()
+    shown = parse_domain(api.render(vm_name, image="tinydisk", template="imported-spice"))
+    vm = api.create(vm_name, image="tinydisk", template="imported-spice", start=False)
+    defined = parse_domain(domains.lookup(api.host, vm_name).xml(inactive=True))
+    assert [(d.target, d.path, d.device) for d in shown.disks] == [(d.target, d.path, d.device)
+                                                                   for d in defined.disks]
+    assert any(d.device == "cdrom" and d.path.endswith("-seed.iso") for d in shown.disks)
+    assert (vm.vcpus, vm.memory_mib) == (shown.vcpus, shown.memory_mib)
+    api.delete(vm_name)
+    assert ours() == before
