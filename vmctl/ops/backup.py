@@ -35,7 +35,7 @@ from vmctl.libvirtxml.backup import push_backup_xml
 from vmctl.libvirtxml.edits import as_restored
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.storage import volume_xml
-from vmctl.local import diskimage
+from vmctl.local import diskimage, qemuimg
 from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
@@ -145,11 +145,7 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
 
 
 def _virtual_size(path: str) -> int:
-    proc = subprocess.run(["qemu-img", "info", "-U", "--output=json", "--", path], capture_output=True, text=True,
-                          timeout=60, check=False)
-    if proc.returncode != 0:
-        raise OperationFailed(f"qemu-img cannot read {path}: {proc.stderr.strip()}")
-    return int(json.loads(proc.stdout)["virtual-size"])
+    return int(qemuimg.info(path)["virtual-size"])
 
 
 def _convert(source: str, dest: Path) -> None:

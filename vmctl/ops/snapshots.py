@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vmctl.errors import Conflict, InvalidInput, VmctlError
+from vmctl.errors import Conflict, InvalidInput, OperationFailed, VmctlError
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.snapshot import SnapshotFacts, parse_snapshot, snapshot_xml
 from vmctl.local.testhooks import checkpoint
@@ -106,17 +106,17 @@ def _memory_size(host: Host, dom: Domain, facts: SnapshotFacts) -> int | None:
     """vm-state-size from qemu-img (local hosts only; -U: the disk may be in use)."""
     if not host.is_local or facts.memory == "no":
         return None
-    import json
-    import subprocess
+    from vmctl.local import qemuimg
 
     for disk in parse_domain(dom.xml(inactive=True)).disks:
         if facts.disks.get(disk.target) == "internal" and disk.path:
-            proc = subprocess.run(["qemu-img", "info", "-U", "--output=json", "--", disk.path],
-                                  capture_output=True, text=True, timeout=30, check=False)
-            if proc.returncode == 0:
-                for snap in json.loads(proc.stdout).get("snapshots", []):
-                    if snap.get("name") == facts.name:
-                        return int(snap.get("vm-state-size", 0))
+            try:
+                found = qemuimg.info(disk.path).get("snapshots", [])
+            except OperationFailed:
+                return None  # the size is informative: a disk qemu-img cannot read now just has none
+            for snap in found:
+                if snap.get("name") == facts.name:
+                    return int(snap.get("vm-state-size", 0))
     return None
 
 
