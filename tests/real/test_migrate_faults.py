@@ -177,12 +177,12 @@ def test_pre_flight_refusals_change_nothing(lab: LabView, shared_vm: Guest, copi
         assert lab.domains(src)[shared_vm.name][0] == "paused"
     finally:
         subprocess.run(["virsh", "-c", lab.local_uri(src), "resume", shared_vm.name], check=True, capture_output=True)
-    # snapshots present: refused until they can travel (the hook in ops/migrate_checks.py)
+    # snapshots present (shared storage): they travel, and the pre-flight says so (ops/carry.py)
     virsh = ["virsh", "-c", lab.local_uri(src)]
     subprocess.run([*virsh, "snapshot-create-as", shared_vm.name, "s1"], check=True, capture_output=True, timeout=60)
     try:
         run = vmctl(lab, shared_vm, src, "migrate", shared_vm.name, dest_uri, "--dry-run")
-        assert run.returncode == 5 and "1 snapshot(s)" in run.stderr and "FAILED" in run.stderr
+        assert run.returncode == 0 and "1 snapshot(s), carried along" in run.stderr, run.stderr
     finally:
         subprocess.run([*virsh, "snapshot-delete", shared_vm.name, "s1"], check=True, capture_output=True, timeout=60)
     # local disks the destination cannot see, without --copy-storage
