@@ -15,6 +15,7 @@ import pytest
 from vmctl.api import Vmctl
 from vmctl.errors import HostError, InvalidInput
 from vmctl.testing.lab import LabHost
+from vmctl.testing.lab.testlab import mounts_mentioning
 from vmctl.virt import domains
 
 
@@ -36,17 +37,6 @@ def processes_in_netns(inode: int) -> list[int]:
             except OSError:
                 pass
     return pids
-
-
-def mounts_mentioning(text: str) -> list[str]:
-    hits = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                hits += [ln for ln in (entry / "mountinfo").read_text().splitlines() if text in ln]
-            except OSError:
-                pass
-    return hits
 
 
 def assert_nothing_left(lab: LabHost, root: Path, veth: str, inode: int, prefix: str) -> None:

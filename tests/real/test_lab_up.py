@@ -20,7 +20,7 @@ import pytest
 from vmctl.api import Vmctl
 from vmctl.cli.app import run as cli
 from vmctl.testing.lab.cluster import Lab
-from vmctl.testing.lab.testlab import PREFIX
+from vmctl.testing.lab.testlab import PREFIX, mounts_mentioning
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,17 +32,6 @@ def sh(*argv: str) -> str:
 def lab_processes(root: Path) -> str:
     found = subprocess.run(["pgrep", "-af", str(root)], capture_output=True, text=True, timeout=10)
     return found.stdout
-
-
-def mounts_mentioning(text: str) -> list[str]:
-    hits = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                hits += [ln for ln in (entry / "mountinfo").read_text().splitlines() if text in ln]
-            except OSError:
-                pass
-    return hits
 
 
 @pytest.fixture

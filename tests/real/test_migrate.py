@@ -18,7 +18,7 @@ import pytest
 from vmctl.api import Vmctl
 from vmctl.cli.app import run as cli
 from vmctl.libvirtxml.facts import parse_domain
-from vmctl.testing.lab.testlab import LabView, test_lab
+from vmctl.testing.lab.testlab import LabView, migration_lab
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 
@@ -30,13 +30,7 @@ def new_vm_name() -> str:
 
 @pytest.fixture(scope="module")
 def lab(api: Vmctl) -> Iterator[LabView]:
-    with test_lab(2) as (the_lab, status):
-        view = LabView(the_lab, status)
-        for host in status.hosts:
-            with Vmctl(host.uri) as v:
-                v.build_tiny()  # the image on each host's own storage
-        with Vmctl(status.hosts[0].uri, pool="shared") as v:
-            v.build_tiny()  # and once on the shared storage
+    with migration_lab(2) as view:
         yield view
 
 

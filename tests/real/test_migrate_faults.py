@@ -23,7 +23,7 @@ import pytest
 
 from vmctl.api import Vmctl
 from vmctl.testing.lab import link
-from vmctl.testing.lab.testlab import LabView, test_lab
+from vmctl.testing.lab.testlab import LabView, migration_lab
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 
@@ -42,13 +42,7 @@ class Guest:
 
 @pytest.fixture(scope="module")
 def lab(api: Vmctl) -> Iterator[LabView]:
-    with test_lab(2) as (the_lab, status):
-        view = LabView(the_lab, status)
-        for host in status.hosts:
-            with Vmctl(host.uri) as v:
-                v.build_tiny()
-        with Vmctl(status.hosts[0].uri, pool="shared") as v:
-            v.build_tiny()
+    with migration_lab(2) as view:
         yield view
 
 

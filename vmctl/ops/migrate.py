@@ -252,7 +252,10 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
                                         "--on-timeout postcopy") from None
         raise job.error
     assert job.result is not None
-    return vmig.completed_stats(job.result), state.postcopy
+    final = vmig.completed_stats(job.result)
+    if final is not None:  # the last progress sample is the whole: a short migration shows one too
+        run.emit("progress", stats=final)
+    return final, state.postcopy
 
 
 def _apply(run: _Run, job: vmig.LiveMigration, decision) -> None:

@@ -90,3 +90,31 @@ class LabView:
 
     def qemu_pid(self, name: str, vm: str) -> int:
         return int((Path(self.hosts[name].root) / "run" / "qemu" / f"{vm}.pid").read_text().strip())
+
+
+@contextmanager
+def migration_lab(hosts: int = 2) -> Iterator[LabView]:
+    """A lab whose hosts each have the tiny image on their own storage, and once on the
+    storage all of them see (pool "shared"): what migration tests start from."""
+    from vmctl.api import Vmctl
+
+    with test_lab(hosts) as (the_lab, status):
+        view = LabView(the_lab, status)
+        for host in status.hosts:
+            with Vmctl(host.uri) as v:
+                v.build_tiny()
+        with Vmctl(status.hosts[0].uri, pool="shared") as v:
+            v.build_tiny()
+        yield view
+
+
+def mounts_mentioning(text: str) -> list[str]:
+    """Mount table lines of any process that mention ``text`` (a lab's directory)."""
+    hits = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                hits += [ln for ln in (entry / "mountinfo").read_text().splitlines() if text in ln]
+            except OSError:
+                pass
+    return hits
