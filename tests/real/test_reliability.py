@@ -22,12 +22,8 @@ from vmctl.virt import domains
 VMCTL = [sys.executable, "-m", "vmctl"]
 
 
-def Paused(args: list[str], point: str, tmp_path: Path, env: dict[str, str] | None = None) -> PausedVmctl:
-    return PausedVmctl(args, point, tmp_path, env=env)
-
-
 def test_second_create_of_a_name_is_busy_at_once(api, tiny, vm_name, tmp_path, capsys):
-    first = Paused(["create", vm_name, "--no-start"], "create:seed", tmp_path)
+    first = PausedVmctl(["create", vm_name, "--no-start"], "create:seed", tmp_path)
     try:
         started = time.monotonic()
         assert run(["create", vm_name, "--no-start"]) == 10
@@ -42,7 +38,7 @@ def test_second_create_of_a_name_is_busy_at_once(api, tiny, vm_name, tmp_path, c
 
 def test_second_operation_on_one_vm_is_busy_and_a_killed_owner_frees_it(api, tiny, vm_name, tmp_path, capsys):
     api.create(vm_name, start=False)
-    holder = Paused(["delete", vm_name], "delete:recorded", tmp_path)
+    holder = PausedVmctl(["delete", vm_name], "delete:recorded", tmp_path)
     try:
         for argv in (["start", vm_name], ["stop", vm_name], ["delete", vm_name], ["destroy", vm_name]):
             assert run(argv) == 10, argv
@@ -61,7 +57,8 @@ def test_a_lock_held_by_another_client_machine(api, tiny, vm_name, tmp_path, cap
     from vmctl.ops.intents import begin
 
     api.create(vm_name, start=False)
-    other = Paused(["delete", vm_name], "delete:recorded", tmp_path, env={"VMCTL_TEST_MACHINE_ID": "another-host"})
+    other = PausedVmctl(["delete", vm_name], "delete:recorded", tmp_path,
+                        env={"VMCTL_TEST_MACHINE_ID": "another-host"})
     try:
         record = json.loads(api.pools.ensure().download(f"{vm_name}.intent.json"))
         assert record["owner"]["machine"] == "another-host"
@@ -131,7 +128,7 @@ def test_import_checks_the_copy_in_the_pool_not_the_file_it_read(api, vm_name, t
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/shadow", "-F", "raw", str(evil), "64M"],
                    check=True)
     name = f"{vm_name}-img"
-    held = Paused(["image", "import", str(image), "--name", name], "image-import:locked", tmp_path)
+    held = PausedVmctl(["image", "import", str(image), "--name", name], "image-import:locked", tmp_path)
     os.replace(evil, image)  # after the inspection, before the upload
     done = held.resume()
     assert done.returncode == 3, done.stderr
@@ -207,7 +204,7 @@ def test_env_values_stay_off_both_process_lists(api, tiny, vm_name, tmp_path):
 
 
 def test_sigterm_during_the_boot_wait_undoes_the_create(api, tiny, vm_name, tmp_path):
-    held = Paused(["create", vm_name, "--wait", "boot"], "create:started", tmp_path)
+    held = PausedVmctl(["create", vm_name, "--wait", "boot"], "create:started", tmp_path)
     held.release()  # let it go on into the boot wait
     time.sleep(1.0)
     code, seconds, err = held.stop(signal.SIGTERM)

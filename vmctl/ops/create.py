@@ -32,7 +32,7 @@ from vmctl.ops.seed import retire_seed_secret
 from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name
 from vmctl.ops.preflight import check_host, naming_element
 from vmctl.ops.templates import Template, load_template, prepare_template
-from vmctl.ops.vms import VmInfo, start_watched, used_ssh_ports, vm_info
+from vmctl.ops.vms import VmInfo, info_of, start_watched, used_ssh_ports
 from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
 from vmctl.policy.timeouts import boot_timeout
 from vmctl.spec.domain import DomainSpec
@@ -41,7 +41,6 @@ from vmctl.spec.request import CreateRequest
 from vmctl.spec.units import format_size
 from vmctl.ssh.keys import KeyPair, ensure_user_key, fingerprint, generate_ed25519, public_line_of
 from vmctl.virt import domains
-from vmctl.virt.domains import DomainRecord
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
@@ -140,7 +139,7 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
                 retire_seed_secret(host, pool, req.name, within=op)
         checkpoint("create:ready")
         op.commit()
-    info = vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+    info = info_of(host, dom)
     return replace(info, boot_seconds=boot_seconds, console_tail=tail)
 
 

@@ -15,7 +15,8 @@ from vmctl.errors import NotFound, VmctlError
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.ops.operation import Operation
 from vmctl.ops.revert import revert_unlocked
-from vmctl.ops.snapshots import SnapshotInfo, create_snapshot, drop_note
+from vmctl.libvirtxml.snapshot import parse_snapshot
+from vmctl.ops.snapshots import SnapshotInfo, create_snapshot, drop_note, get_snapshot
 from vmctl.signals import deferred_signals
 from vmctl.spec.names import check_name
 from vmctl.virt import domains, snapshots
@@ -59,8 +60,6 @@ def create_group(host: Host, pool: Pool, label: str, names: list[str], *, descri
                 for name in paused:
                     if doms[name].state() == "paused":
                         doms[name].resume()
-    from vmctl.ops.snapshots import get_snapshot
-
     return [get_snapshot(host, n, label) for n in names]
 
 
@@ -81,7 +80,7 @@ def revert_group(host: Host, pool: Pool, label: str) -> dict[str, str]:
         for name in sorted(members):
             locks.enter_context(Operation(host, pool, "snapshot-revert", name))
         doms = {n: domains.lookup(host, n) for n in members}
-        was_running = {n for n in members if parse_snapshotstate(doms[n], members[n]) in ("running", "paused")}
+        was_running = {n for n in members if _state_then(doms[n], members[n]) in ("running", "paused")}
         for name in sorted(members):
             revert_unlocked(host, doms[name], members[name], state="paused" if name in was_running else "")
         for name in sorted(was_running):
@@ -89,7 +88,6 @@ def revert_group(host: Host, pool: Pool, label: str) -> dict[str, str]:
     return members
 
 
-def parse_snapshotstate(dom, snap: str) -> str:
-    from vmctl.libvirtxml.snapshot import parse_snapshot
-
+def _state_then(dom, snap: str) -> str:
+    """The VM's state when the snapshot was taken."""
     return parse_snapshot(snapshots.xml_of(dom, snap)).state

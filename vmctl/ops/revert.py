@@ -63,25 +63,27 @@ def revert_unlocked(host: Host, dom: Domain, snap: str, *, state: str = "") -> f
     return seconds
 
 
-def set_guest_clock(dom: Domain, access: "GuestAccess") -> str:
-    """The guest's clock to the host's: guest agent if one answers, else `date` over SSH."""
+def set_guest_clock(dom: Domain, access: "GuestAccess", timeout: float | None = None) -> tuple[str, float | None]:
+    """The guest's clock to the host's: guest agent if one answers, else `date` over SSH.
+    Returns how ("agent", "ssh", or "" when not running or unreachable) and, for "ssh",
+    the seconds until SSH answered (the clock set proves it does)."""
     if dom.state() != "running":
-        return ""
+        return "", None
     if snapshots.agent_available(dom, timeout=2):
         snapshots.agent_set_time(dom)
-        return "agent"
-    meta = parse_domain(dom.xml()).meta
-    command = ["date", "-u", "-s", f"@{int(time.time())}"]
-    if meta.ssh_user != "root":
-        command = ["sudo", "-n", *command]
+        return "agent", None
+    started = time.monotonic()
     try:
-        ready = access.wait(dom.name, until="ssh", timeout=60)
+        ready = access.wait(dom.name, until="ssh", timeout=timeout or 60)
     except (GuestError, Timeout):
-        return ""  # unreachable: reported as not set, the revert itself stands
+        return "", None  # unreachable: reported as not set, the revert itself stands
+    answered = time.monotonic() - started
+    command = ["date", "-u", "-s", f"@{int(time.time())}"]
+    if parse_domain(dom.xml()).meta.ssh_user != "root":
+        command = ["sudo", "-n", *command]
     with ready.session as session:
-        command[-1] = f"@{int(time.time())}"
         result = session.run(command, timeout=15)
-    return "ssh" if result.exit_status == 0 else ""
+    return ("ssh", answered) if result.exit_status == 0 else ("", answered)
 
 
 def revert_snapshot(host: Host, pool: Pool, access: "GuestAccess", name: str, snap: str, *, state: str = "",
@@ -89,9 +91,9 @@ def revert_snapshot(host: Host, pool: Pool, access: "GuestAccess", name: str, sn
     with Operation(host, pool, "snapshot-revert", check_name(name)):
         dom = domains.lookup(host, name)
         seconds = revert_unlocked(host, dom, check_name(snap, "snapshot"), state=state)
-    clock = set_guest_clock(dom, access) if state != "paused" else ""
-    ready = None
-    if wait_ssh and dom.state() == "running":
+    clock, ready = set_guest_clock(dom, access, timeout) if state != "paused" else ("", None)
+    ready = ready if wait_ssh else None
+    if wait_ssh and ready is None and dom.state() == "running":  # not proven by the clock set
         started = time.monotonic()
         access.wait(name, until="ssh", timeout=timeout).session.close()
         ready = time.monotonic() - started

@@ -85,7 +85,7 @@ class Vms:
             if hint is None:
                 raise
             raise NotFound(exc.message, hint=hint) from None
-        return vm_info(self.host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+        return info_of(self.host, dom)
 
     def info_meta(self, name: str) -> "VmMeta":
         return parse_domain(domains.lookup(self.host, check_name(name)).xml(inactive=True)).meta
@@ -185,6 +185,11 @@ def update_meta(dom: Domain, **changes: object) -> "VmMeta":
     meta = replace(facts.meta, **changes)  # type: ignore[arg-type]
     dom.set_metadata(metadata_xml(meta, accel_of_domain_type(facts.domain_type)), VMCTL_NS, VMCTL_PREFIX)
     return meta
+
+
+def info_of(host: "Host", dom: Domain) -> VmInfo:
+    """A looked-up domain's info (its live XML and state, read now)."""
+    return vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
 
 
 def vm_info(host: "Host", record: DomainRecord) -> VmInfo:
