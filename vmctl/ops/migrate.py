@@ -26,7 +26,8 @@ from vmctl.ops.intents import Intent, begin
 from vmctl.ops import carry
 from vmctl.ops.carry import check_can_travel
 from vmctl.ops.migrate_checks import MigrationPlan, lookup_uuid, preflight
-from vmctl.ops.repair import repair_record, settle_migration
+from vmctl.ops.repair import repair_record
+from vmctl.ops.settle import settle_migration
 from vmctl.policy.migration import POLL_INTERVAL, Action, MonitorState, next_actions
 from vmctl.signals import deferred_signals
 from vmctl.spec.migration import CheckResult, JobStats, MigrationEvent, MigrationRequest, MigrationResult
