@@ -75,6 +75,12 @@ class Busy(VmctlError):
     code = "busy"
 
 
+class LostLock(Busy):
+    """This operation's lock was taken over (it was judged dead): it changes nothing more."""
+
+    code = "lost-lock"
+
+
 class GuestError(VmctlError):
     """The guest could not be reached or refused us (SSH, host key, auth)."""
 
@@ -125,6 +131,7 @@ EXIT_CODES: dict[type[VmctlError], int] = {
     HostKeyMismatch: 12,
     MigrationFailed: 13,
     MigrationTimeout: 14,
+    LostLock: 15,
     VmctlError: 1,
 }
 INTERNAL_ERROR_EXIT = 1

@@ -54,14 +54,14 @@ def test_second_operation_on_one_vm_is_busy_and_a_killed_owner_frees_it(api, tin
 
 def test_a_lock_held_by_another_client_machine(api, tiny, vm_name, tmp_path, capsys):
     """Another machine's vmctl (its heartbeat is fresh): Busy, whatever our pids say."""
-    from vmctl.ops.intents import begin
+    from vmctl.ops.intents import begin, decode
 
     api.create(vm_name, start=False)
     other = PausedVmctl(["delete", vm_name], "delete:recorded", tmp_path,
                         env={"VMCTL_TEST_MACHINE_ID": "another-host"})
     try:
-        record = json.loads(api.pools.ensure().download(f"{vm_name}.intent.json"))
-        assert record["owner"]["machine"] == "another-host"
+        record = decode(api.pools.ensure().download(f"{vm_name}.intent.json"))  # two copies: the newest
+        assert record.owner.machine == "another-host"
         assert run(["start", vm_name]) == 10
         assert "busy: delete" in capsys.readouterr().err
         with pytest.raises(Busy):

@@ -11,15 +11,36 @@ from vmctl.spec.intent import Owner
 
 
 def process_start(pid: int) -> int | None:
-    """A local process's start time (clock ticks since boot), None if there is none
-    (or it is a zombie: it has finished)."""
+    """A local process's start time (clock ticks since boot), None if there is none, it
+    is a zombie (it has finished), or it cannot be read (``hidepid``: see pid_exists)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
+    except (OSError, IndexError):
         return None
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether a process with this pid runs, even one ``/proc`` hides from us."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@lru_cache(maxsize=1)
+def pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
 
 
 @lru_cache(maxsize=1)
@@ -55,4 +76,4 @@ def me() -> Owner:
     except (KeyError, ImportError):
         user = str(os.getuid())
     return Owner(machine=machine_id(), boot=boot_id(), pid=pid, start=process_start(pid) or 0,
-                 hostname=socket.gethostname(), user=user)
+                 hostname=socket.gethostname(), user=user, pidns=pid_namespace())

@@ -50,7 +50,7 @@ def delete_vm(host: Host, pool: Pool, name: str) -> list[str]:
     """Power off, undefine, remove the VM's own volumes; returns their paths. A dead
     operation on the name (say, a killed create) is finished or undone first."""
     with Operation(host, pool, "delete", name, finishes=True) as op:
-        repaired = [f"{pool.path}/{r.split(' ', 1)[1]}" for r in op.repaired if r.startswith("volume ")]
+        repaired = [f"{pool.path}/{o.name}" for o in op.repaired if o.kind == "volume" and o.result == "removed"]
         try:
             dom = domains.lookup(host, name)  # once the lock is held: a repair may have removed it
         except NotFound:

@@ -11,6 +11,10 @@ held back; the record is dropped only once they all succeeded, so what could not
 be undone stays recorded for ``vmctl repair``. Operations that remove things
 (``finishes=True``: delete, image rm) are finished instead of undone when
 interrupted: the user asked for the thing to be gone.
+
+An operation whose record is no longer its own (it stalled, was judged dead and was
+repaired; a new owner may hold the name now) undoes nothing: what it made was
+removed by that repair, and what carries the name now is someone else's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from functools import partial
 from vmctl.errors import NotFound
 from vmctl.signals import deferred_signals
 from vmctl.ops.intents import Intent, begin
-from vmctl.ops.repair import remove_item, repair_record
+from vmctl.ops.items import ItemOutcome, remove_item
+from vmctl.ops.repair import repair_record
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
@@ -42,7 +47,7 @@ class Operation:
         return self
 
     @property
-    def repaired(self) -> list[str]:
+    def repaired(self) -> list[ItemOutcome]:
         """What a dead earlier operation on the same target left and was removed first."""
         assert self.intent is not None
         return self.intent.repaired
@@ -50,6 +55,11 @@ class Operation:
     def will(self, kind: str, name: str, uuid: str = "") -> None:
         assert self.intent is not None
         self.intent.will(kind, name, uuid)
+
+    def note(self, key: str, value: str) -> None:
+        """Record an operation-specific fact (write-ahead, like ``will``)."""
+        assert self.intent is not None
+        self.intent.note(key, value)
 
     def on_undo(self, func: Callable[..., object], *args: object) -> None:
         self._undo.append(partial(func, *args))
@@ -64,6 +74,10 @@ class Operation:
             self.intent.release()
             return
         with deferred_signals():
+            if not self.intent.still_owned():
+                self._undo.clear()
+                self.intent.stop_heartbeat()  # repaired by someone else: nothing here is ours to touch
+                return
             clean = self._finish() if self.finishes and isinstance(exc, KeyboardInterrupt) else self._unwind()
         if clean:
             self.intent.release()
@@ -85,8 +99,9 @@ class Operation:
     def _finish(self) -> bool:
         assert self.intent is not None
         try:
-            for item in reversed(self.intent.record.items):
-                remove_item(self.host, self.pool, item)
+            for item in self.intent.record.repair_order:
+                if remove_item(self.host, self.pool, item).result == "kept":
+                    return False  # e.g. still in use: the record stays and says so
         except Exception:  # noqa: BLE001 - the record stays: repair finishes it
             return False
         return True

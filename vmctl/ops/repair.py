@@ -4,8 +4,10 @@ operation that meets such a record.
 
 Every operation records, before acting, each item it makes (create, image import:
 repair removes them = undo) or removes (delete, image rm: repair removes them =
-finish). Items are removed newest first; what is already gone is skipped, and a
-domain is removed only if its UUID is the recorded one.
+finish). Items are removed newest first by their kind's remover (``ops.items``): what
+is already gone is skipped, a domain is removed only if its UUID is the recorded one,
+a volume only while no domain uses it. A repair first claims the record
+(``ops.claims``), so two repairs never work on one record.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from vmctl.errors import NotFound, VmctlError
-from vmctl.ops.intents import is_alive, list_records, read_record, record_volume
-from vmctl.spec.intent import MIGRATE_OPS, IntentRecord, Item
-from vmctl.virt import domains
+from vmctl.errors import Busy, NotFound, VmctlError
+from vmctl.ops.claims import claimed
+from vmctl.ops.intents import (TORN_OP, delete_if_same, is_alive, list_records, read_record, record_volume,
+                               sweep_stages)
+from vmctl.ops.items import ItemOutcome, remove_item
+from vmctl.spec.intent import MIGRATE_OPS, IntentRecord
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
@@ -27,92 +31,51 @@ class RepairFinding:
     op: str           # the interrupted operation ("" for an unreadable record)
     owner: str
     since: str
-    state: str        # "running", "dead" or "unreadable"
-    action: str       # "undo", "finish", "remove record", "none"
-    items: list[str] = field(default_factory=list)  # what was (or, with --dry-run, would be) removed
+    state: str        # "running", "dead", "unreadable" or "repairing" (another repair holds it)
+    action: str       # "undo", "finish", "settle", "remove record", "none"
+    items: list[str] = field(default_factory=list)  # what was (or, with --dry-run, would be) done, as text
     done: bool = False
+    outcomes: list[ItemOutcome] = field(default_factory=list)  # what was done, item by item
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def describe(item: Item) -> str:
-    return f"{item.kind} {item.name}"
+def repair_record(host: Host, pool: Pool, record: IntentRecord) -> list[ItemOutcome]:
+    """Finish or undo a dead operation, holding the claim on its record (Busy while
+    another repair holds it); returns what was done. The record goes last (if it is
+    still the dead operation's), so an interrupted repair is repaired again next time."""
+    with claimed(pool, record) as current:
+        if current is None:
+            return []  # released, repaired by someone else meanwhile, or alive after all
+        if current.op in MIGRATE_OPS:
+            from vmctl.ops.settle import repair_migration  # it reaches the other host
 
-
-def remove_item(host: Host, pool: Pool, item: Item) -> bool:
-    """Remove one recorded item if it is still there; True if something was removed."""
-    if item.kind == "volume":
-        try:
-            pool.delete_volume(item.name)
-        except NotFound:
-            return False
-        return True
-    if item.kind == "domain":
-        try:
-            dom = domains.lookup(host, item.name)
-        except NotFound:
-            return False
-        if item.uuid and dom.uuid != item.uuid:
-            return False  # a same-named domain someone made later: not ours to touch
-        dom.destroy()
-        dom.undefine()
-        return True
-    if item.kind == "partial":  # a killed backup's unfinished file or directory (on the machine that ran it)
-        import shutil
-        from pathlib import Path
-
-        path = Path(item.name)
-        if ".partial-" not in path.name or not (path.is_dir() or path.is_file()) or path.is_symlink():
-            return False
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
+            done = [ItemOutcome("migration", current.target, "settled", line)
+                    for line in repair_migration(host, pool, current)]
         else:
-            path.unlink()
-        return True
-    if item.kind == "snapshot":  # "VM/SNAPSHOT": a half-taken snapshot (its note was never written)
-        from vmctl.virt import snapshots
-
-        from vmctl.libvirtxml.facts import parse_domain
-
-        vm, _, snap = item.name.partition("/")
-        try:
-            dom = domains.lookup(host, vm)
-            if any(note[0] == snap for note in parse_domain(dom.xml(inactive=True)).meta.snapshots):
-                return False  # it was complete (noted) when its owner died: keep it
-            snapshots.delete(dom, snap)
-        except NotFound:
-            return False
-        return True
-    raise VmctlError(f"intent record names an item vmctl cannot remove: {describe(item)}",
-                     hint="a newer vmctl wrote it; repair with that version")
+            done = [remove_item(host, pool, item) for item in current.repair_order]
+        delete_if_same(pool, record_volume(current.target), current.target, current)
+        return done
 
 
-def repair_record(host: Host, pool: Pool, record: IntentRecord) -> list[str]:
-    """Finish or undo a dead operation; returns what was removed. The record goes last,
-    so an interrupted repair is repaired again next time."""
-    if record.op in MIGRATE_OPS:
-        from vmctl.ops.settle import repair_migration  # it reaches the other host
-
-        return repair_migration(host, pool, record)
-    removed = [describe(item) for item in reversed(record.items) if remove_item(host, pool, item)]
-    try:
-        pool.delete_volume(record_volume(record.target))
-    except NotFound:
-        pass
-    return removed
+def _action(record: IntentRecord) -> str:
+    return "remove record" if record.op == TORN_OP else record.repair_action
 
 
 def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool = False,
            force_unreadable: bool = False) -> list[RepairFinding]:
     """Every intent record in the pool (or ``target``'s): dead ones are finished or
-    undone (not with ``dry_run``), live ones reported. Unreadable records are removed
-    only for an explicit ``target`` (``force_unreadable``)."""
+    undone (not with ``dry_run``), live ones reported. Records no one can read are
+    removed once abandoned (see ``intents.TORN_GRACE``), at once for an explicit
+    ``target`` (``force_unreadable``)."""
     findings = []
+    if not dry_run:
+        sweep_stages(pool)
     for name, record in list_records(pool):
         if target is not None and name != target:
             continue
-        if record is None:
+        if record is None:  # unreadable, and may be being written this instant
             action = "remove record" if force_unreadable else "none"
             done = False
             if force_unreadable and not dry_run:
@@ -124,25 +87,32 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
             findings.append(RepairFinding(name, "", "", "", "unreadable", action, [record_volume(name)], done))
             continue
         since = datetime.fromtimestamp(record.started).isoformat(timespec="seconds")
+        owner = record.owner.describe() if record.op != TORN_OP else ""
         if is_alive(record):
-            findings.append(RepairFinding(name, record.op, record.owner.describe(), since, "running", "none",
-                                          [describe(i) for i in record.items]))
+            findings.append(RepairFinding(name, record.op, owner, since, "running", "none",
+                                          [f"{i.kind} {i.name}" for i in record.items]))
             continue
+        state = "unreadable" if record.op == TORN_OP else "dead"
+        op = "" if record.op == TORN_OP else record.op
         if dry_run:
-            items = [describe(i) for i in reversed(record.items)]
-            findings.append(RepairFinding(name, record.op, record.owner.describe(), since, "dead",
-                                          record.repair_action, items))
+            items = [f"{i.kind} {i.name}" for i in record.repair_order] or ([record_volume(name)]
+                                                                                if record.op == TORN_OP else [])
+            findings.append(RepairFinding(name, op, owner, since, state, _action(record), items))
             continue
-        removed = repair_record(host, pool, record)
-        findings.append(RepairFinding(name, record.op, record.owner.describe(), since, "dead",
-                                      record.repair_action, removed, True))
+        try:
+            outcomes = repair_record(host, pool, record)
+        except Busy as exc:
+            findings.append(RepairFinding(name, op, owner, since, "repairing", "none", [exc.message]))
+            continue
+        items = [o.describe() for o in outcomes] or ([record_volume(name)] if record.op == TORN_OP else [])
+        findings.append(RepairFinding(name, op, owner, since, state, _action(record), items, True, outcomes))
     return findings
 
 
 def sweep(host: Host, pool: Pool) -> list[RepairFinding]:
     """Finish or undo every dead operation in the pool (run by the commands that change
     it, before they start): one listing of volume names when there is none."""
-    if not any(name.endswith(".intent.json") for name in pool.volume_names()):
+    if not any(".intent" in name for name in pool.volume_names()):
         return []
     return [f for f in repair(host, pool) if f.done]
 

@@ -204,13 +204,27 @@ def create_snapshot(host: Host, pool: Pool, name: str, snap: str | None = None, 
     if not external:  # (an external snapshot moved the disks onto overlays: not undone here)
         op.on_undo(snapshots.delete, dom, snap)
     checkpoint("snapshot-create:taken")
-    if external:  # the overlays are the VM's own volumes now (delete removes them)
-        volumes = parse_domain(dom.xml(inactive=True)).meta.volumes
-        update_meta(dom, volumes=(*volumes, *(Path(p).name for p in external.values())))
     consistency = "memory" if memory else "quiesced" if quiesce else "crash-consistent"
+    if external:
+        _own_overlays(dom, external.values())
     set_note(dom, snap, consistency, group)
     op.commit()
     return get_snapshot(host, name, snap)
+
+
+def _own_overlays(dom: Domain, paths) -> None:
+    """An external snapshot's overlays are the VM's own volumes now (delete removes them)."""
+    volumes = parse_domain(dom.xml(inactive=True)).meta.volumes
+    update_meta(dom, volumes=(*volumes, *(Path(p).name for p in paths if Path(p).name not in volumes)))
+
+
+def adopt_external(dom: Domain, xml: str) -> None:
+    """Finish an external snapshot whose `snapshot create` was killed after libvirt made
+    it: the guest writes to its overlays, so they become the VM's, and it is noted as
+    crash-consistent (whether a freeze happened is not known)."""
+    facts = parse_snapshot(xml)
+    _own_overlays(dom, facts.external_files.values())
+    set_note(dom, facts.name, "crash-consistent", "")
 
 
 def delete_snapshot(host: Host, pool: Pool, name: str, snap: str, *, children: bool = False) -> list[str]:

@@ -17,14 +17,16 @@ UNDO_OPS = {"create", "image-import", "snapshot-create", "restore", "backup"}
 FINISH_OPS = {"delete", "image-rm", "snapshot-delete"}
 # A migration is settled: kept on whichever host has the real copy, removed from the other.
 MIGRATE_OPS = {"migrate", "migrate-in"}
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
+READABLE_FORMATS = {1, 2}  # 1: written by vmctl before owners named their pid namespace
 
 
 @dataclass(frozen=True)
 class Owner:
-    """Who runs an operation. ``machine`` and ``boot`` tell a restarted machine apart;
-    ``pid`` + ``start`` (the process start time in clock ticks since boot) tell a
-    reused pid apart."""
+    """Who runs an operation. ``machine`` + ``boot`` + ``pidns`` name one pid space
+    (containers may share a machine-id, never a kernel's pid namespace); ``pid`` +
+    ``start`` (the process start time in clock ticks since boot) tell a reused pid
+    apart."""
 
     machine: str
     boot: str
@@ -32,6 +34,7 @@ class Owner:
     start: int
     hostname: str
     user: str
+    pidns: str = ""  # e.g. "pid:[4026531836]"; "" in format-1 records
 
     def describe(self) -> str:
         return f"pid {self.pid} of {self.user}@{self.hostname}"
@@ -55,6 +58,8 @@ class IntentRecord:
     heartbeat: float  # wall clock, refreshed while the owner runs
     items: tuple[Item, ...] = ()
     data: dict[str, str] = field(default_factory=dict)  # op-specific facts (e.g. a domain's saved XML)
+    token: str = ""  # random, per record: tells this record from a later one for the same target
+    seq: int = 0     # write number: of two copies of a record, the higher one is current
     format: int = RECORD_FORMAT
 
     @property
@@ -62,6 +67,12 @@ class IntentRecord:
         if self.op in MIGRATE_OPS:
             return "settle"
         return "finish" if self.op in FINISH_OPS else "undo"
+
+    @property
+    def repair_order(self) -> tuple[Item, ...]:
+        """Undo: newest first (a domain goes before the disks it was made on). Finish: as
+        the operation went (the domain is stopped and undefined before its disks go)."""
+        return self.items if self.repair_action == "finish" else tuple(reversed(self.items))
 
     def with_item(self, item: Item) -> "IntentRecord":
         return self if item in self.items else replace(self, items=(*self.items, item))
@@ -73,9 +84,14 @@ class IntentRecord:
     def from_json(cls, raw: bytes) -> "IntentRecord":
         """Parse a record (trailing NUL or space padding is ignored). Raises ValueError."""
         data = json.loads(raw.rstrip(b"\0 \n").decode())
-        if not isinstance(data, dict) or data.get("format") != RECORD_FORMAT:
+        if not isinstance(data, dict) or data.get("format") not in READABLE_FORMATS:
             raise ValueError("not a vmctl intent record of a known format")
         owner = Owner(**data["owner"])
         items = tuple(Item(**i) for i in data.get("items", ()))
         return cls(op=str(data["op"]), target=str(data["target"]), owner=owner, started=float(data["started"]),
-                   heartbeat=float(data["heartbeat"]), items=items, data=dict(data.get("data") or {}))
+                   heartbeat=float(data["heartbeat"]), items=items, data=dict(data.get("data") or {}),
+                   token=str(data.get("token", "")), seq=int(data.get("seq", 0)))
+
+    def same_record(self, other: "IntentRecord") -> bool:
+        """The same operation's record (perhaps a later write of it)."""
+        return (self.token, self.owner, self.started, self.op) == (other.token, other.owner, other.started, other.op)

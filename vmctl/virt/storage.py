@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import libvirt
 
-from vmctl.errors import NotFound
+from vmctl.errors import Conflict, NotFound
 from vmctl.libvirtxml.storage import VolumeFacts, dir_pool_xml, parse_volume, pool_path
 from vmctl.virt.errors import libvirt_errors, lookup, translate
 from vmctl.virt.host import Host
@@ -86,18 +86,33 @@ class Pool:
             vol = self._pool.createXML(xml, 0)
             return parse_volume(vol.XMLDesc(0))
 
+    def clone_volume(self, xml: str, source: str) -> VolumeFacts:
+        """A new volume (``xml``) made by libvirt with ``source``'s contents, in one call: it
+        exists with all of them or not at all, whatever happens to this process meanwhile."""
+        src = self._lookup(source)
+        try:
+            vol = self._pool.createXMLFrom(xml, src, 0)
+        except libvirt.libvirtError as exc:
+            if "already in use" in (exc.get_error_message() or ""):  # libvirt 9.0 says so, not VOL_EXIST
+                raise Conflict(f"a volume of that name exists in {self.name}", hint="choose another name") from None
+            raise translate(exc, f"create a volume in {self.name}") from None
+        with libvirt_errors(f"read a volume in {self.name}"):
+            return parse_volume(vol.XMLDesc(0))
+
     def delete_volume(self, name: str) -> None:
         vol = self._lookup(name)
         with libvirt_errors(f"delete volume {name}"):
             vol.delete(0)
 
-    def upload(self, name: str, source: Path | bytes) -> None:
-        """Copy a local file (or bytes) into an existing volume through a libvirt stream."""
+    def upload(self, name: str, source: Path | bytes, offset: int = 0) -> None:
+        """Copy a local file (or bytes) into an existing volume through a libvirt stream,
+        at ``offset`` (bytes outside what is written stay as they were)."""
         vol = self._lookup(name)
         stream = vol.connect().newStream(0)
+        length = len(source) if isinstance(source, bytes) else 0
         with libvirt_errors(f"upload into volume {name}"), _reader(source) as fh:
             try:
-                vol.upload(stream, 0, 0, 0)
+                vol.upload(stream, offset, length, 0)
                 stream.sendAll(lambda _s, nbytes, f: f.read(nbytes), fh)
                 stream.finish()
             except BaseException:

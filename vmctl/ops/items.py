@@ -1,0 +1,135 @@
+"""The kinds of things an operation records write-ahead, each with its remover: what
+repair (and an interrupted ``finishes`` operation) does with one recorded item.
+
+A remover removes its item only if it is still the one recorded and nothing else uses
+it, and says what it did as an :class:`ItemOutcome` (never prose for callers to parse).
+A new kind gets a remover here, registered with ``@kind("name")``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vmctl.errors import NotFound, VmctlError
+from vmctl.libvirtxml.facts import parse_domain
+from vmctl.spec.intent import Item
+from vmctl.virt import domains
+from vmctl.virt.host import Host
+from vmctl.virt.storage import Pool
+
+REMOVED, GONE, KEPT, FINISHED = "removed", "gone", "kept", "finished"
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    kind: str
+    name: str
+    result: str       # removed, gone (already), kept (in use / complete / not ours), finished
+    reason: str = ""
+
+    def describe(self) -> str:
+        text = f"{self.kind} {self.name}"
+        if self.result == REMOVED:
+            return text
+        return f"{text} {self.result}" + (f" ({self.reason})" if self.reason else "")
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+Remover = Callable[[Host, Pool, Item], ItemOutcome]
+REMOVERS: dict[str, Remover] = {}
+
+
+def kind(name: str) -> Callable[[Remover], Remover]:
+    def register(func: Remover) -> Remover:
+        REMOVERS[name] = func
+        return func
+    return register
+
+
+def remove_item(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+    """Remove one recorded item if it is still there and still the one recorded."""
+    remover = REMOVERS.get(item.kind)
+    if remover is None:
+        raise VmctlError(f"intent record names an item vmctl cannot remove: {item.kind} {item.name}",
+                         hint="a newer vmctl wrote it; repair with that version")
+    return remover(host, pool, item)
+
+
+def domains_using(host: Host, path: str) -> list[str]:
+    """Domains on ``host`` with ``path`` as a disk or in a disk's backing chain."""
+    users = []
+    for record in domains.list_all(host):
+        if any(path == disk.path or path in disk.backing for disk in parse_domain(record.xml).disks):
+            users.append(record.name)
+    return users
+
+
+@kind("volume")
+def _volume(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+    if not pool.has_volume(item.name):
+        return ItemOutcome("volume", item.name, GONE)
+    users = domains_using(host, f"{pool.path}/{item.name}")
+    if users:  # e.g. an external snapshot's overlay the guest now writes to
+        return ItemOutcome("volume", item.name, KEPT, f"used by {', '.join(users)}")
+    try:
+        pool.delete_volume(item.name)
+    except NotFound:
+        return ItemOutcome("volume", item.name, GONE)
+    return ItemOutcome("volume", item.name, REMOVED)
+
+
+@kind("domain")
+def _domain(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+    try:
+        dom = domains.lookup(host, item.name)
+    except NotFound:
+        return ItemOutcome("domain", item.name, GONE)
+    if item.uuid and dom.uuid != item.uuid:
+        return ItemOutcome("domain", item.name, KEPT, "a later domain of that name")
+    dom.destroy()
+    dom.undefine()
+    return ItemOutcome("domain", item.name, REMOVED)
+
+
+@kind("partial")
+def _partial(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+    """A killed backup's unfinished file or directory (on the machine that ran it)."""
+    path = Path(item.name)
+    if ".partial-" not in path.name or path.is_symlink() or not (path.is_dir() or path.is_file()):
+        return ItemOutcome("partial", item.name, GONE)
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink()
+    return ItemOutcome("partial", item.name, REMOVED)
+
+
+@kind("snapshot")
+def _snapshot(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+    """"VM/SNAPSHOT" a killed `snapshot create` named. Noted: it was complete, kept. An
+    external one libvirt made: the guest runs on its overlays now, so it is finished
+    (noted, overlays recorded as the VM's), never unmade. Else: deleted."""
+    from vmctl.libvirtxml.snapshot import parse_snapshot
+    from vmctl.ops.snapshots import adopt_external, notes_of
+    from vmctl.virt import snapshots
+
+    vm, _, snap = item.name.partition("/")
+    try:
+        dom = domains.lookup(host, vm)
+        if snap in notes_of(dom):
+            return ItemOutcome("snapshot", item.name, KEPT, "complete")
+        xml = next((x for x in snapshots.list_xml(dom) if parse_snapshot(x).name == snap), None)
+        if xml is None:
+            return ItemOutcome("snapshot", item.name, GONE)
+        if "external" in parse_snapshot(xml).disks.values():
+            adopt_external(dom, xml)
+            return ItemOutcome("snapshot", item.name, FINISHED, "external: the guest writes to its overlays")
+        snapshots.delete(dom, snap)
+    except NotFound:
+        return ItemOutcome("snapshot", item.name, GONE)
+    return ItemOutcome("snapshot", item.name, REMOVED)
