@@ -130,6 +130,28 @@ def test_incomplete_snapshot_is_refused_and_repaired(api, ready, tmp_path):
     assert api.snapshot_list(name) == [] and not api.repair(name).findings
 
 
+def test_external_snapshot_killed_after_libvirt_made_it_is_finished_not_unmade(api, ready, tmp_path):
+    """The guest writes to the new overlays once libvirt made the snapshot: repair keeps
+    them (they become the VM's own volumes), notes the snapshot, and the guest runs on."""
+    from vmctl.testing.pause import PausedVmctl
+
+    name = ready
+    PausedVmctl(["snapshot", "create", name, "ext", "--disk-only"], "snapshot-create:taken", tmp_path).kill()
+    overlays = [Path(d.path).name for d in api.info(name).disks if ".ext." in d.path]
+    assert overlays, "libvirt moved the disk onto an overlay"
+    [finding] = api.repair(name).findings
+    assert [(o.kind, o.result) for o in finding.outcomes] == [("volume", "kept")] * len(overlays) + [
+        ("snapshot", "finished")]
+    pool = api.pools.ensure()
+    assert all(pool.has_volume(v) for v in overlays)
+    [ext] = api.snapshot_list(name)
+    assert (ext.name, ext.complete, ext.kind, ext.consistency) == ("ext", True, "external", "crash-consistent")
+    assert out_of(api, name, ["sh", "-c", "echo after > /root/after && cat /root/after"]) == "after"
+    assert api.info(name).state == "running"
+    gone = api.delete(name)  # the overlays are the VM's own now: delete removes them
+    assert all(any(g.endswith("/" + v) for g in gone) for v in overlays)
+
+
 def test_busy_while_a_snapshot_is_taken(api, ready, tmp_path, capsys):
     name = ready
     pause = tmp_path / "pause"
