@@ -43,6 +43,25 @@ def handle_termination_signals() -> None:
 
 
 @contextmanager
+def termination_unwinds() -> Iterator[None]:
+    """For the Python API: while the block runs, SIGTERM and SIGHUP unwind it like Ctrl-C
+    (main thread only, and only where the program left their default action, which would
+    end it without unwinding); the program's own handling is back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    taken = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            taken[signum] = signal.signal(signum, _handler)
+    try:
+        yield
+    finally:
+        for signum, previous in taken.items():
+            signal.signal(signum, previous)
+
+
+@contextmanager
 def deferred_signals() -> Iterator[None]:
     unwinding = False
     _state["depth"] += 1

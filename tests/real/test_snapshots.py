@@ -206,6 +206,32 @@ def test_sigterm_during_snapshot_run_reverts(api, ready, tmp_path):
     assert api.snapshot_list(name) == []
 
 
+CHECKPOINT_SCRIPT = """
+import sys, time, vmctl
+from vmctl.api import Vmctl
+vm = sys.argv[1]
+with Vmctl() as api, vmctl.checkpoint(vm):
+    api.exec(vm, ["sh", "-c", "echo v2 > /root/app"])
+    print("changed", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_sigterm_reverts_a_checkpoint_of_a_python_script(api, ready):
+    """From the Python API too: a script stopped by SIGTERM inside ``vmctl.checkpoint``
+    reverts the VM (the default SIGTERM action would end it without unwinding)."""
+    name = ready
+    out_of(api, name, ["sh", "-c", "echo v1 > /root/app"])
+    proc = subprocess.Popen([sys.executable, "-c", CHECKPOINT_SCRIPT, name], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "changed"
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=90)
+    assert proc.returncode != 0 and "Interrupted" in err
+    assert out_of(api, name, ["cat", "/root/app"]) == "v1"
+    assert api.snapshot_list(name) == []
+
+
 def test_checkpoint_context_manager(api, ready):
     import vmctl
 

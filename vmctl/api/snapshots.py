@@ -62,13 +62,14 @@ class SnapshotApi:
         """``with v.checkpoint("web1"): ...`` reverts web1 if the block raises."""
         from vmctl.ops.rollback import Checkpoint
 
-        return Checkpoint(self, name, keep=keep)
+        return Checkpoint(self.host, self.pool, self.guest(), name, keep=keep)
 
     def snapshot_run(self, name: str, argv: list[str], *, in_guest: bool = False, keep: bool = False, say=None,
                      out=None, err=None):
         from vmctl.ops.rollback import run_with_rollback
 
-        return run_with_rollback(self, name, argv, in_guest=in_guest, keep=keep, say=say, out=out, err=err)
+        return run_with_rollback(self.host, self.pool, self.guest(), name, argv, in_guest=in_guest, keep=keep, say=say,
+                                 out=out, err=err)
 
 
     def backup(self, name: str, dest: str | Path, *, progress=None):

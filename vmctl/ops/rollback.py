@@ -3,7 +3,9 @@
 ``run_with_rollback`` takes a snapshot, runs the command (on the host, or in the
 guest), reverts if the command fails or is interrupted (Ctrl-C, SIGTERM), and
 removes the temporary snapshot unless asked to keep it. ``Checkpoint`` is the
-same as a context manager for Python: the block's exception reverts.
+same as a context manager for Python: the block's exception reverts, and so do
+Ctrl-C, SIGTERM and SIGHUP (where the program left them to their default action).
+Both are built on the snapshot use cases (ops.snapshots, ops.revert), not on the API.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from vmctl.signals import deferred_signals
+from contextlib import ExitStack
+
+from vmctl.guest.access import GuestAccess
+from vmctl.ops.guest import exec_one
+from vmctl.ops.revert import revert_snapshot
+from vmctl.ops.snapshots import create_snapshot, delete_snapshot
+from vmctl.signals import deferred_signals, termination_unwinds
+from vmctl.virt.host import Host
+from vmctl.virt.storage import Pool
 
 Say = Callable[[str], None]
 
@@ -34,29 +44,36 @@ def temporary_name() -> str:
 
 
 class Checkpoint:
-    """``with Checkpoint(api, "web1"):`` - a snapshot now; reverted if the block raises
-    (an exception, Ctrl-C, SIGTERM); deleted at the end unless ``keep``."""
+    """``with Checkpoint(host, pool, guests, "web1"):`` - a snapshot now; reverted if the
+    block raises (an exception, Ctrl-C, SIGTERM, SIGHUP); deleted at the end unless
+    ``keep``."""
 
-    def __init__(self, api, name: str, *, keep: bool = False, snapshot: str | None = None,
-                 say: Say | None = None) -> None:
-        self.api, self.name, self.keep = api, name, keep
+    def __init__(self, host: Host, pool: Pool, guests: GuestAccess, name: str, *, keep: bool = False,
+                 snapshot: str | None = None, say: Say | None = None) -> None:
+        self.host, self.pool, self.guests, self.name, self.keep = host, pool, guests, name, keep
         self.snapshot = snapshot or temporary_name()
         self.say = say or (lambda _text: None)
         self.reverted = False
+        self._signals = ExitStack()
 
     def __enter__(self) -> "Checkpoint":
-        self.api.snapshot_create(self.name, self.snapshot, description="vmctl rollback point")
+        self._signals.enter_context(termination_unwinds())
+        try:
+            create_snapshot(self.host, self.pool, self.name, self.snapshot, description="vmctl rollback point")
+        except BaseException:
+            self._signals.close()
+            raise
         self.say(f"took snapshot {self.snapshot} of {self.name}")
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        with deferred_signals():  # a second Ctrl-C must not stop the rollback half way
+        with self._signals, deferred_signals():  # a second Ctrl-C must not stop the rollback half way
             if exc is not None:
-                self.api.snapshot_revert(self.name, self.snapshot)
+                revert_snapshot(self.host, self.pool, self.guests, self.name, self.snapshot)
                 self.reverted = True
                 self.say(f"reverted {self.name} to {self.snapshot} ({_why(exc)})")
             if not self.keep:
-                self.api.snapshot_delete(self.name, self.snapshot)
+                delete_snapshot(self.host, self.pool, self.name, self.snapshot)
                 self.say(f"removed snapshot {self.snapshot}")
             else:
                 self.say(f"kept snapshot {self.snapshot}")
@@ -91,8 +108,9 @@ def run_on_host(argv: Sequence[str], say: Say) -> int:
         return 126
 
 
-def run_with_rollback(api, name: str, argv: Sequence[str], *, in_guest: bool = False, keep: bool = False,
-                      say: Say | None = None, out=None, err=None) -> RollbackResult:
+def run_with_rollback(host: Host, pool: Pool, guests: GuestAccess, name: str, argv: Sequence[str], *,
+                      in_guest: bool = False, keep: bool = False, say: Say | None = None, out=None,
+                      err=None) -> RollbackResult:
     """Run ``argv`` on the host (no shell) or in the guest under a temporary snapshot."""
     steps: list[str] = []
 
@@ -100,12 +118,13 @@ def run_with_rollback(api, name: str, argv: Sequence[str], *, in_guest: bool = F
         steps.append(text)
         if say:
             say(text)
-    point = Checkpoint(api, name, keep=keep, say=note)
+    point = Checkpoint(host, pool, guests, name, keep=keep, say=note)
     status: int | None = None
     try:
         with point:
             note(f"running {shlex.join(argv)} {'in ' + name if in_guest else 'on the host'}")
-            status = api.exec(name, list(argv), out=out, err=err) if in_guest else run_on_host(argv, note)
+            status = (exec_one(guests, name, list(argv), out=out, err=err).exit_status if in_guest
+                      else run_on_host(argv, note))
             if status != 0:
                 raise CommandFailedStatus(status)
     except CommandFailedStatus:
