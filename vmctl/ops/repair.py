@@ -87,6 +87,10 @@ def remove_item(host: Host, pool: Pool, item: Item) -> bool:
         except NotFound:
             return False
         return True
+    if item.kind == "paused":  # a guest a group snapshot/revert paused: resumed if still paused by vmctl
+        from vmctl.ops.paused import resume_paused
+
+        return resume_paused(host, item.name, item.uuid)
     raise VmctlError(f"intent record names an item vmctl cannot remove: {describe(item)}",
                      hint="a newer vmctl wrote it; repair with that version")
 
