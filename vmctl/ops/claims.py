@@ -57,6 +57,9 @@ def claimed(pool: Pool, record: IntentRecord) -> Iterator[IntentRecord | None]:
             raise
         raise Busy(f"{target} is being repaired by another vmctl just now", hint="try again") from None
     try:
+        if not pool.has_streams:  # libvirt's test driver keeps no contents: the claim alone excludes
+            yield record
+            return
         current = read_record(pool, target)
         same = current is not None and current.same_record(record) and not is_alive(current)
         yield current if same else None

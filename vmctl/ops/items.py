@@ -20,19 +20,19 @@ from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
-REMOVED, GONE, KEPT, FINISHED = "removed", "gone", "kept", "finished"
+REMOVED, GONE, KEPT, FINISHED, RESUMED = "removed", "gone", "kept", "finished", "resumed"
 
 
 @dataclass(frozen=True)
 class ItemOutcome:
     kind: str
     name: str
-    result: str       # removed, gone (already), kept (in use / complete / not ours), finished
+    result: str       # removed, resumed, gone (already), kept (in use / complete / not ours), finished
     reason: str = ""
 
     def describe(self) -> str:
         text = f"{self.kind} {self.name}"
-        if self.result == REMOVED:
+        if self.result in (REMOVED, RESUMED):
             return text
         return f"{text} {self.result}" + (f" ({self.reason})" if self.reason else "")
 
@@ -133,3 +133,13 @@ def _snapshot(host: Host, pool: Pool, item: Item) -> ItemOutcome:
     except NotFound:
         return ItemOutcome("snapshot", item.name, GONE)
     return ItemOutcome("snapshot", item.name, REMOVED)
+
+
+@kind("paused")
+def _paused(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+    """A guest a group snapshot or revert paused: resumed if vmctl's pause is still on it."""
+    from vmctl.ops.paused import resume_paused
+
+    if resume_paused(host, item.name, item.uuid):
+        return ItemOutcome("paused", item.name, RESUMED)
+    return ItemOutcome("paused", item.name, GONE, "not paused by vmctl any more")

@@ -25,6 +25,17 @@ _STATES = {
     libvirt.VIR_DOMAIN_CRASHED: "crashed",
     libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended",
 }
+# Why a paused domain is paused: "user" (a suspend call, as vmctl's group snapshot makes),
+# "from-snapshot" (a revert to paused); the others (an I/O error, a watchdog...) are the
+# host's business and never resumed by vmctl's repair.
+_PAUSE_REASONS = {
+    libvirt.VIR_DOMAIN_PAUSED_USER: "user",
+    libvirt.VIR_DOMAIN_PAUSED_FROM_SNAPSHOT: "from-snapshot",
+    libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT: "snapshot",
+    libvirt.VIR_DOMAIN_PAUSED_MIGRATION: "migration",
+    libvirt.VIR_DOMAIN_PAUSED_IOERROR: "io-error",
+    libvirt.VIR_DOMAIN_PAUSED_WATCHDOG: "watchdog",
+}
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,15 @@ class Domain:
     def state(self) -> str:
         with libvirt_errors(f"read the state of {self.name}"):
             return _STATES.get(self._dom.state()[0], "unknown")
+
+    def pause_reason(self) -> str | None:
+        """Why the domain is paused ("user", "from-snapshot", "io-error", ... "other");
+        None when it is not paused."""
+        with libvirt_errors(f"read the state of {self.name}"):
+            state, reason = self._dom.state()
+        if state != libvirt.VIR_DOMAIN_PAUSED:
+            return None
+        return _PAUSE_REASONS.get(reason, "other")
 
     def is_active(self) -> bool:
         with libvirt_errors(f"read the state of {self.name}"):
