@@ -133,11 +133,14 @@ def run(argv: list[str] | None = None) -> int:
             return INTERRUPTED_EXIT
         except click.ClickException as exc:  # usage errors: bad option, missing argument
             code = getattr(exc, "exit_code", USAGE_ERROR_EXIT)
+            hint = getattr(exc, "hint", None)  # guestargs.UsageHint: how to write it instead
             if state.json:
                 report_error({"code": "usage", "exit_code": code, "message": exc.format_message(),
-                              "hint": "see `vmctl --help` or `vmctl COMMAND --help`"}, True)
+                              "hint": hint or "see `vmctl --help` or `vmctl COMMAND --help`"}, True)
             else:
                 exc.show()
+                if hint:
+                    sys.stderr.write(f"hint: {hint}\n")
             return code
         finally:
             state.close()
