@@ -20,6 +20,7 @@ import click
 from typer.core import TyperCommand
 
 from vmctl.cli.state import CliState
+from vmctl.errors import GUEST_COMMAND_FAILURE_EXIT
 
 _ARGV_KEY = "vmctl.guest_argv"
 ROOT_OPTIONS = {"-c", "--connect", "--debug", "--version"}
@@ -81,11 +82,16 @@ class GuestCommand(TyperCommand):
     command_metavar = "-- CMD [ARGS...]"
     #: the option (dest name) that replaces the leading NAME, e.g. exec's --all
     instead_of_name = "all_vms"
+    #: the exit status of any failure of vmctl's own, usage errors included (exec: 255)
+    failure_exit: int | None = None
 
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         return [*super().collect_usage_pieces(ctx), self.command_metavar]
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        cli_state = ctx.find_object(CliState)
+        if cli_state is not None and self.failure_exit is not None:
+            cli_state.failure_exit = self.failure_exit  # usage errors too: see ExecCommand
         try:
             own, command = self._split(ctx, list(args))
         except click.UsageError:
@@ -93,7 +99,6 @@ class GuestCommand(TyperCommand):
                 raise
             own, command = list(args), []
         ctx.meta[_ARGV_KEY] = command
-        cli_state = ctx.find_object(CliState)
         if cli_state is not None:  # run() guessed from all of argv; a literal --json is the guest's
             cli_state.json = "--json" in own
         try:
@@ -159,6 +164,13 @@ class GuestCommand(TyperCommand):
         if option in ROOT_OPTIONS:
             return f"{option} is a global option: it goes before the command ({root} {option} ...)"
         return f"a guest command's own options go after `--`: {self._usage(ctx)}"
+
+
+class ExecCommand(GuestCommand):
+    """``vmctl exec``: every status but 255 is the guest command's, so a usage error
+    exits 255 as well (its own code, 2, is in the message's ``vmctl_exit_code``)."""
+
+    failure_exit = GUEST_COMMAND_FAILURE_EXIT
 
 
 class ShellCommand(GuestCommand):

@@ -136,16 +136,17 @@ def test_exec_json_after_the_name_is_execs(calls, capsys):
      "vmctl snapshot run [OPTIONS] NAME -- CMD [ARGS...]"),
 ])
 def test_ambiguous_or_misplaced_forms_are_usage_errors_with_a_hint(calls, capsys, argv, message, hint):
-    assert run(argv) == 2
+    assert run(argv) == (255 if argv[0] == "exec" else 2)  # exec: every other status is the guest's
     err = capsys.readouterr().err
     assert message in err and "hint: " in err and hint in err.partition("hint: ")[2], err
     assert calls == []
 
 
 def test_usage_hint_as_json(calls, capsys):
-    assert run(["exec", "--json", "web1", "uname", "--timeout", "5"]) == 2
+    assert run(["exec", "--json", "web1", "uname", "--timeout", "5"]) == 255
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["code"] == "usage" and "'--timeout' after the command" in error["message"]
+    assert (error["exit_code"], error["vmctl_exit_code"]) == (255, 2)
     assert "-- CMD [ARGS...]" in error["hint"]
     # a --json that is the guest command's (without `--`, after the command starts) is not exec's
     assert run(["ssh", "web1", "tool", "--json", "--insecure"]) == 2
@@ -160,7 +161,9 @@ def test_exec_missing_parts(calls, capsys):
     assert "no command given" in capsys.readouterr().err
     assert run(["exec", "--", "true"]) == 255
     assert "no VM given" in capsys.readouterr().err
-    assert run(["exec", "web1", "--all", "--", "true"]) == 2  # NAME then --all: refused, not guessed
+    assert run(["exec", "web1", "--all", "--", "true"]) == 255  # NAME then --all: refused, not guessed
+    assert run(["exec", "web1", "--timeout", "soon", "--", "true"]) == 255  # any usage error of exec
+    assert "Invalid value for '--timeout'" in capsys.readouterr().err
     assert calls == []
 
 

@@ -10,7 +10,7 @@ import typer
 
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
-from vmctl.cli.guestargs import GuestCommand, ShellCommand, guest_argv
+from vmctl.cli.guestargs import ExecCommand, ShellCommand, guest_argv
 from vmctl.cli.output import emit_json, line, note, write_bytes
 from vmctl.cli.state import api, state
 from vmctl.errors import GUEST_COMMAND_FAILURE_EXIT, InvalidInput
@@ -88,7 +88,7 @@ def ssh(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=compl
     return api().interactive(name, guest_argv(ctx) or None, insecure=insecure)
 
 
-@app.command("exec", cls=GuestCommand)
+@app.command("exec", cls=ExecCommand)
 def exec_(ctx: typer.Context,
           names: str = typer.Argument(None, metavar="NAME[,NAME...]", help="VM name(s), comma-separated.",
                                       autocompletion=complete_vm),
