@@ -80,8 +80,8 @@ class GuestCommand(TyperCommand):
     """A command whose last arguments are a command to run: see the module docstring."""
 
     command_metavar = "-- CMD [ARGS...]"
-    #: the option (dest name) that replaces the leading NAME, e.g. exec's --all
-    instead_of_name = "all_vms"
+    #: the option (its dest name) that replaces the leading NAME (exec's --all)
+    instead_of_name: str | None = None
     #: the exit status of any failure of vmctl's own, usage errors included (exec: 255)
     failure_exit: int | None = None
 
@@ -154,7 +154,7 @@ class GuestCommand(TyperCommand):
 
     def _names(self, seen: set[str]) -> int:
         """How many arguments (the VM name) come before the command."""
-        return 0 if self.instead_of_name in seen else 1
+        return 0 if self.instead_of_name and self.instead_of_name in seen else 1
 
     def _usage(self, ctx: click.Context) -> str:
         return f"{ctx.command_path} [OPTIONS] {' '.join(self.collect_usage_pieces(ctx)[1:])}"
@@ -170,6 +170,7 @@ class ExecCommand(GuestCommand):
     """``vmctl exec``: every status but 255 is the guest command's, so a usage error
     exits 255 as well (its own code, 2, is in the message's ``vmctl_exit_code``)."""
 
+    instead_of_name = "all_vms"
     failure_exit = GUEST_COMMAND_FAILURE_EXIT
 
 

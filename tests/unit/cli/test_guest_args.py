@@ -107,6 +107,8 @@ def test_exec_several_vms_and_all(calls):
     assert (verb, args, kw["parallel"]) == ("exec_many", (["a", "b"], ["true"]), 2)
     verb, args, kw = ran(calls, ["exec", "-n", "--all", "--parallel", "3", "--", "true"])
     assert (verb, args, kw["parallel"]) == ("exec_many", (["a", "b"], ["true"]), 3)
+    verb, args, kw = ran(calls, ["exec", "a,b", "-np2", "uname"])  # bundled flags, attached value
+    assert (verb, args, kw["parallel"]) == ("exec_many", (["a", "b"], ["uname"]), 2)
     verb, args, _kw = ran(calls, ["exec", "--all", "-n", "uname", "-a"])  # --all: no NAME, the command at once
     assert args == (["a", "b"], ["uname", "-a"])
 
