@@ -143,7 +143,8 @@ def run(ctx: typer.Context, name: str = VM,
     """Take a snapshot, run a command, revert if it fails (or on Ctrl-C/SIGTERM); exit
     with the command's status. The temporary snapshot goes either way unless --keep.
 
-    Options go anywhere before `--`; the command is everything after it (literally)."""
+    Options go anywhere before `--`; the command is everything after it (literally),
+    or without `--` everything from the first word after NAME that is not an option."""
     argv = guest_argv(ctx)
     if not argv:
         raise InvalidInput("no command given", hint="vmctl snapshot run NAME -- CMD [ARGS...]")
