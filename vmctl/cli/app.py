@@ -133,12 +133,18 @@ def run(argv: list[str] | None = None) -> int:
             return INTERRUPTED_EXIT
         except click.ClickException as exc:  # usage errors: bad option, missing argument
             code = getattr(exc, "exit_code", USAGE_ERROR_EXIT)
+            hint = getattr(exc, "hint", None)  # guestargs.UsageHint: how to write it instead
+            error = {"code": "usage", "exit_code": code, "message": exc.format_message(),
+                     "hint": hint or "see `vmctl --help` or `vmctl COMMAND --help`"}
+            if state.failure_exit is not None:  # exec: 2 could be the guest command's status
+                error["vmctl_exit_code"], error["exit_code"] = code, state.failure_exit
             if state.json:
-                report_error({"code": "usage", "exit_code": code, "message": exc.format_message(),
-                              "hint": "see `vmctl --help` or `vmctl COMMAND --help`"}, True)
+                report_error(error, True)
             else:
                 exc.show()
-            return code
+                if hint:
+                    sys.stderr.write(f"hint: {hint}\n")
+            return int(error["exit_code"])
         finally:
             state.close()
     return run_reporting(body, state)

@@ -10,6 +10,7 @@ import typer
 
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
+from vmctl.cli.guestargs import ExecCommand, ShellCommand, guest_argv
 from vmctl.cli.output import emit_json, line, note, write_bytes
 from vmctl.cli.state import api, state
 from vmctl.errors import GUEST_COMMAND_FAILURE_EXIT, InvalidInput
@@ -77,17 +78,20 @@ def wait(name: str = typer.Argument(..., autocompletion=complete_vm),
         line(f"{name} ready ({for_}): " + ", ".join(f"{k} {v:.1f}s" for k, v in ready["stages"].items()))
 
 
-@app.command("ssh", context_settings={"allow_interspersed_args": False})
-def ssh(name: str = typer.Argument(..., autocompletion=complete_vm),
-        command: list[str] = typer.Argument(None, help="Command to run with a pty (default: a login shell)."),
+@app.command("ssh", cls=ShellCommand)
+def ssh(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=complete_vm),
         insecure: bool = INSECURE) -> int:
-    """Open an interactive shell (with a pty) in the guest."""
-    return api().interactive(name, command or None, insecure=insecure)
+    """Open an interactive shell (with a pty) in the guest, or run CMD in it with a pty.
+
+    vmctl's options go anywhere before the command; the command is everything after
+    `--`, or (without `--`) from the first argument after NAME that is not an option."""
+    return api().interactive(name, guest_argv(ctx) or None, insecure=insecure)
 
 
-@app.command("exec", context_settings={"allow_interspersed_args": False})
-def exec_(args: list[str] = typer.Argument(..., metavar="NAME[,NAME...] -- CMD [ARGS...]",
-                                           help="VM name(s), then the command and its arguments."),
+@app.command("exec", cls=ExecCommand)
+def exec_(ctx: typer.Context,
+          names: str = typer.Argument(None, metavar="NAME[,NAME...]", help="VM name(s), comma-separated.",
+                                      autocompletion=complete_vm),
           all_vms: bool = ALL,
           env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE, or KEY to pass vmctl's own value; "
                                         "repeatable. Values reach the guest outside argv."),
@@ -96,29 +100,33 @@ def exec_(args: list[str] = typer.Argument(..., metavar="NAME[,NAME...] -- CMD [
           json_out: bool = opt.JSON) -> int:
     """Run a command in one or more guests; exits with the command's exit status.
 
-    Arguments are passed literally (quoted for the guest's shell): `;`, `$()`, quotes
-    and spaces are never interpreted, on the host or in the guest. If vmctl or the SSH
-    connection fails, the exit status is 255 (as with ssh) and the error says why."""
+    vmctl's options go anywhere before `--`; everything after `--` is the command,
+    passed literally (quoted for the guest's shell): `;`, `$()`, quotes, spaces and
+    words like `--json` are never interpreted, on the host or in the guest. Without
+    `--`, the command starts at the first argument after NAME that is not an option
+    (a word that is also one of exec's options is then refused as ambiguous). If
+    vmctl or the SSH connection fails, the exit status is 255 (as with ssh) and the
+    error says why."""
     state().failure_exit = GUEST_COMMAND_FAILURE_EXIT
-    names = _targets(all_vms, None if all_vms else args[0])
-    argv = args if all_vms else args[1:]
-    if argv[:1] == ["--"]:  # click keeps a '--' that follows the first positional
-        argv = argv[1:]
+    if all_vms and names:
+        raise InvalidInput(f"--all and a VM name ({names}) exclude each other", hint="give NAME[,NAME...] or --all")
+    targets = _targets(all_vms, names)
+    argv = guest_argv(ctx)
     if not argv:
         raise InvalidInput("no command given", hint="vmctl exec NAME -- CMD [ARGS...]")
     stdin = None if no_stdin else _piped_stdin()
-    if len(names) == 1 and not json_out:
-        return api().exec(names[0], argv, env=_env(env), timeout=timeout, stdin=stdin, insecure=insecure,
+    if len(targets) == 1 and not json_out:
+        return api().exec(targets[0], argv, env=_env(env), timeout=timeout, stdin=stdin, insecure=insecure,
                           out=_out, err=_err)
-    if len(names) == 1:  # --json: the output is captured and printed with the status
+    if len(targets) == 1:  # --json: the output is captured and printed with the status
         out: list[bytes] = []
         err: list[bytes] = []
-        status = api().exec(names[0], argv, env=_env(env), timeout=timeout, stdin=stdin, insecure=insecure,
+        status = api().exec(targets[0], argv, env=_env(env), timeout=timeout, stdin=stdin, insecure=insecure,
                             out=out.append, err=err.append)
-        emit_json({"name": names[0], "exit_status": status, "stdout": b"".join(out).decode("utf-8", "replace"),
+        emit_json({"name": targets[0], "exit_status": status, "stdout": b"".join(out).decode("utf-8", "replace"),
                    "stderr": b"".join(err).decode("utf-8", "replace")})
         return status
-    summary = api().exec_many(names, argv, env=_env(env), timeout=timeout, stdin=stdin, parallel=parallel,
+    summary = api().exec_many(targets, argv, env=_env(env), timeout=timeout, stdin=stdin, parallel=parallel,
                               insecure=insecure, write=note)
     if json_out:
         emit_json([{"name": o.name, "exit_status": None if o.vmctl_failed else o.exit_status,

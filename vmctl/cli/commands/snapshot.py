@@ -6,6 +6,7 @@ import typer
 
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
+from vmctl.cli.guestargs import GuestCommand, guest_argv
 from vmctl.cli.output import emit_json, line, note, table, write_bytes
 from vmctl.cli.state import api
 from vmctl.errors import InvalidInput
@@ -134,14 +135,17 @@ def delete(name: str = VM, snap: str = typer.Argument(...),
         line(f"deleted {', '.join(gone)} of {name}")
 
 
-@app.command("run")
-def run(args: list[str] = typer.Argument(..., metavar="NAME -- CMD [ARGS...]"),
+@app.command("run", cls=GuestCommand)
+def run(ctx: typer.Context, name: str = VM,
         in_guest: bool = typer.Option(False, "--in-guest", help="Run the command in the guest (over SSH)."),
         keep: bool = typer.Option(False, "--keep", help="Keep the temporary snapshot."),
         json_out: bool = opt.JSON) -> int:
     """Take a snapshot, run a command, revert if it fails (or on Ctrl-C/SIGTERM); exit
-    with the command's status. The temporary snapshot goes either way unless --keep."""
-    name, argv = args[0], args[1:]
+    with the command's status. The temporary snapshot goes either way unless --keep.
+
+    Options go anywhere before `--`; the command is everything after it (literally),
+    or without `--` everything from the first word after NAME that is not an option."""
+    argv = guest_argv(ctx)
     if not argv:
         raise InvalidInput("no command given", hint="vmctl snapshot run NAME -- CMD [ARGS...]")
     result = api().snapshot_run(name, argv, in_guest=in_guest, keep=keep, say=note,
