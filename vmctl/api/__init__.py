@@ -88,9 +88,10 @@ def _disk_bytes(value: str | int | None) -> int | None:
 class Vmctl(GuestApi, SnapshotApi):
     """Operations on one libvirt host and vmctl's storage pool there.
 
-    ``labels`` are put on every VM this object creates (a ``create(labels=...)`` adds to
-    them and wins for the same key): a tool that marks everything it makes (a CI job, a
-    test harness) says so once."""
+    ``labels`` are put on every VM this object's :meth:`create` makes (a
+    ``create(labels=...)`` adds to them and wins for the same key): a tool that marks
+    everything it makes (a CI job, a test harness) says so once. (A restored VM keeps the
+    labels of its backup.)"""
 
     def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None,
                  labels: Mapping[str, str] | None = None) -> None:
