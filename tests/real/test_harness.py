@@ -7,6 +7,7 @@ named like test VMs, a live run's VMs, and a user's half-made operation stay.
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from vmctl.api import Vmctl
 from vmctl.testing.marker import OWNER_KEY, RUN_KEY, RunMarker, owner_of, owner_state, sweep_dead_runs
-from vmctl.testing.pause import PausedVmctl
+from vmctl.testing.pause import VMCTL, PausedVmctl
 from vmctl.virt import domains
 
 from tests.real.conftest import MARKER, new_vm_name
@@ -126,3 +127,12 @@ def test_sweep_removes_only_what_a_dead_run_marked(api: Vmctl, tiny, tmp_path: P
                 domains.lookup(api.host, name).undefine()  # no volumes: delete would look for them
             elif domains.exists(api.host, name):
                 api.delete(name)
+
+
+def test_a_vm_made_by_a_vmctl_subprocess_carries_the_marker(api: Vmctl, tiny, vm_name):
+    """The tests' CLI subprocesses inherit VMCTL_LABELS: what they make is marked too."""
+    done = subprocess.run([*VMCTL, "create", vm_name, "--no-start", "--label", "role=cli", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["labels"] == {**MARKER.labels, "role": "cli"}
+    assert vm_name in {vm.name for vm in api.list(labels={RUN_KEY: MARKER.run})}
