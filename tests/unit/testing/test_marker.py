@@ -66,3 +66,26 @@ def test_the_journal_holds_the_owner_then_every_name(tmp_path):
     journal.record("t-1-def")
     assert journal.path.read_text().split() == [marker.owner, "t-1-abc", "t-1-def"]
     assert journal.names == ["t-1-abc", "t-1-def"]
+
+
+def test_only_test_labs_whose_owner_is_provably_gone_are_taken_down(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from vmctl.testing.lab import testlab
+    from vmctl.testing.lab.cluster import TEST_OWNER
+
+    proc = subprocess.Popen(["sleep", "30"])
+    gone = owner_of(proc.pid)
+    proc.kill()
+    proc.wait()
+    owners = {"vmctl-lab-t1-dead": gone, "vmctl-lab-t2-mine": owner_of(os.getpid()),
+              "vmctl-lab-t3-elsewhere": "000000000000.00000000.1.1.1", "vmctl-lab-t4-unmarked": None}
+    for name, owner in owners.items():
+        (tmp_path / name).mkdir()
+        if owner is not None:
+            (tmp_path / name / TEST_OWNER).write_text(owner + "\n")
+    downs: list[str] = []
+    monkeypatch.setattr(testlab, "BASE", tmp_path)
+    monkeypatch.setattr(testlab, "Lab", lambda root: SimpleNamespace(down=lambda: downs.append(root.name)))
+    assert testlab.remove_dead_test_labs() == [str(tmp_path / "vmctl-lab-t1-dead")]
+    assert downs == ["vmctl-lab-t1-dead"]
