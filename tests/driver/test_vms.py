@@ -37,7 +37,7 @@ def vms(uri):
         yield Vms(host, PoolRef(host, "vmctl", "/vmctl-pool"))
 
 
-def define(vms: Vms, name: str) -> None:
+def define(vms: Vms, name: str, labels: tuple[tuple[str, str], ...] = ()) -> None:
     pool = vms.pools.ensure()
     from vmctl.libvirtxml.storage import volume_xml
 
@@ -45,7 +45,7 @@ def define(vms: Vms, name: str) -> None:
     spec = DomainSpec(
         name=name, accel=Accel.TCG, disks=(DiskSpec(f"/vmctl-pool/{name}-vda.qcow2"),),
         nics=(NicSpec(ssh_port=10100),), boot=DirectBoot("/k", "/i", "console=ttyS0"),
-        meta=VmMeta(image="tiny", template="linux-direct", accel_reason="test", ssh_port=10100),
+        meta=VmMeta(image="tiny", template="linux-direct", accel_reason="test", ssh_port=10100, labels=labels),
     )
     domains.define(vms.host, render_domain((builtin_dir() / "linux-direct.xml").read_bytes(), spec))
 
@@ -58,6 +58,29 @@ def test_list_and_info_read_vmctl_metadata(vms):
     assert (info.state, info.image, info.template, info.ssh_port, info.accel) == (
         "shut-off", "tiny", "linux-direct", 10100, "tcg")
     assert info.disks[0].base_image == "tiny" and info.disks[0].size == 1 << 30
+
+
+def test_list_filters_by_labels_and_info_shows_them(vms):
+    define(vms, "web1", (("stack", "shop"), ("tier", "web")))
+    define(vms, "db1", (("stack", "shop"), ("tier", "db")))
+    define(vms, "other1")
+    assert sorted(v.name for v in vms.list({"stack": "shop"})) == ["db1", "web1"]
+    assert [v.name for v in vms.list({"stack": "shop", "tier": "db"})] == ["db1"]
+    assert vms.list({"stack": "blog"}) == []
+    assert len(vms.list()) == 3
+    assert vms.info("web1").labels == {"stack": "shop", "tier": "web"}
+    assert vms.info("web1").to_dict()["labels"] == {"stack": "shop", "tier": "web"}  # list/info --json
+    assert vms.info("other1").labels == {}
+
+
+def test_cli_refuses_a_bad_label(uri, capsys, monkeypatch):
+    assert run(["-c", uri, "list", "--label", "stack=a<b", "--json"]) == 3
+    assert "invalid value" in capsys.readouterr().out
+    assert run(["-c", uri, "create", "web1", "--label", "Stack=x"]) == 3
+    assert "invalid label key" in capsys.readouterr().err
+    monkeypatch.setenv("VMCTL_LABELS", "ok=1 bad=<x>")
+    assert run(["-c", uri, "create", "web1"]) == 3
+    assert "VMCTL_LABELS" in capsys.readouterr().err
 
 
 def test_lifecycle(vms):

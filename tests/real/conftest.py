@@ -7,16 +7,35 @@ not skip, when libvirtd is missing: a skipped test proves nothing.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from vmctl.api import Vmctl
-from vmctl.errors import Busy, NotFound
-from vmctl.local.process import process_start
 from vmctl.spec.image import Image
+from vmctl.testing.marker import RunJournal, RunMarker, belongs, sweep_dead_runs
 from vmctl.virt import domains
+
+# This run's marker: every VM the run creates carries it (Vmctl(labels=...) for the API,
+# VMCTL_LABELS for the CLI, in-process and in subprocesses); see vmctl/testing/marker.py.
+MARKER = RunMarker.new()
+
+
+def journal_dir() -> Path:
+    from platformdirs import user_cache_path
+
+    return Path(os.environ.get("VMCTL_TEST_JOURNALS") or user_cache_path("vmctl") / "test-runs")
+
+
+_journal: RunJournal | None = None
+
+
+def journal() -> RunJournal:
+    global _journal
+    if _journal is None:
+        _journal = RunJournal(journal_dir(), MARKER)
+    return _journal
 
 
 def pytest_collection_modifyitems(items):
@@ -26,35 +45,27 @@ def pytest_collection_modifyitems(items):
 
 
 def new_vm_name() -> str:
-    """``t-<pid>-<random>``: the pid tells a later run whether this run still goes on."""
-    return f"t-{os.getpid():x}-{secrets.token_hex(3)}"
-
-
-def left_by_a_dead_run(name: str) -> bool:
-    parts = name.split("-")
-    if parts[0] != "t" or len(parts) < 2:
-        return False
-    if len(parts) == 2:  # the older naming t-<6 hex digits>: no run of it can still be going on
-        return len(parts[1]) == 6 and all(c in "0123456789abcdef" for c in parts[1])
-    try:
-        pid = int(parts[1], 16)
-    except ValueError:
-        return True
-    return pid != os.getpid() and process_start(pid) is None
+    """``t-<pid>-<random>``, journaled before it is used (a later run repairs only the
+    names a dead run journaled). The name marks nothing: the labels do."""
+    return journal().record(f"t-{os.getpid():x}-{os.urandom(3).hex()}")
 
 
 @pytest.fixture(scope="session")
 def api() -> Iterator[Vmctl]:
-    with Vmctl() as v:
-        v.host_info()  # fails loudly (HostError) when libvirtd is not running
-        v.repair()  # operations of an earlier, killed test run
-        for vm in v.list():  # VMs of an earlier, interrupted test run (not of one still running)
-            if left_by_a_dead_run(vm.name):
-                try:
-                    v.delete(vm.name)
-                except (Busy, NotFound):
-                    pass  # in use by a live operation, or gone meanwhile: not a leftover
-        yield v
+    previous = os.environ.get("VMCTL_LABELS")
+    kept = [item for item in (previous or "").split() if item.partition("=")[0] not in MARKER.labels]
+    os.environ["VMCTL_LABELS"] = " ".join([*kept, MARKER.environment()])
+    try:
+        with Vmctl(labels=MARKER.labels) as v:
+            v.host_info()  # fails loudly (HostError) when libvirtd is not running
+            journal()
+            sweep_dead_runs(v, journal_dir(), MARKER)  # what dead test runs left, and only that
+            yield v
+    finally:
+        if previous is None:
+            os.environ.pop("VMCTL_LABELS", None)
+        else:
+            os.environ["VMCTL_LABELS"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -73,21 +84,19 @@ def vm_name(api: Vmctl) -> Iterator[str]:
 
 @pytest.fixture
 def leftovers(api: Vmctl):
-    """Call it to get (domain names, pool volume names) to compare before/after: those of
-    this test run (everything vmctl makes for a VM, image or lock carries the name, and
-    tests name theirs t-<pid>-...), so other processes' VMs coming and going meanwhile
-    do not count."""
-    def ours(name: str) -> bool:
-        name = name.removeprefix("image:")
-        if not name.startswith("t-"):
-            return False
-        parts = name.split("-")  # another live test run's VM (t-<its pid>-...) is not ours to count
-        pid = parts[1]
-        return not (len(parts) >= 3 and pid and all(c in "0123456789abcdef" for c in pid)
-                    and pid != f"{os.getpid():x}" and process_start(int(pid, 16)) is not None)
-
+    """Call it to get (domain names, pool volume names) to compare before/after: this
+    run's only (domains carrying its marker or named by it; volumes and records of the
+    names it journaled), so other processes' VMs coming and going meanwhile do not count."""
     def snapshot() -> tuple[set[str], set[str]]:
         api.pool.refresh()
-        return ({r.name for r in domains.list_all(api.host) if ours(r.name)},
-                {v for v in api.pool.volume_names() if ours(v)})
+        names = journal().names
+        return ({r.name for r in domains.list_all(api.host)
+                 if belongs(r.name, names) or MARKER.run in r.xml and MARKER.marks(_labels(r.xml))},
+                {v for v in api.pool.volume_names() if belongs(v, names)})
     return snapshot
+
+
+def _labels(xml: str) -> dict[str, str]:
+    from vmctl.libvirtxml.facts import parse_domain
+
+    return dict(parse_domain(xml).meta.labels)

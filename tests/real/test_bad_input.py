@@ -91,15 +91,16 @@ def test_state_errors(api, tiny, vm_name, capsys):
     fails(["reboot", vm_name], 5, "shut off", capsys)
 
 
-def test_image_import_refuses_unsafe_images(tiny, leftovers, capsys, tmp_path: Path):
+def test_image_import_refuses_unsafe_images(tiny, vm_name, leftovers, capsys, tmp_path: Path):
     before = leftovers()
+    evil = f"{vm_name}-evil"  # a journaled name: leftovers() counts what would be left of it
     base, top = tmp_path / "base.qcow2", tmp_path / "top.qcow2"
     subprocess.run(["qemu-img", "create", "-f", "qcow2", str(base), "16M"], check=True, capture_output=True)
     subprocess.run(["qemu-img", "create", "-f", "qcow2", "-F", "qcow2", "-b", str(base), str(top)],
                    check=True, capture_output=True)
-    fails(["image", "import", str(top), "--name", "t-evil"], 3, "backing file", capsys)
-    fails(["image", "import", str(base), "--name", "t-evil", "--format", "raw"], 3, "qcow2 header", capsys)
+    fails(["image", "import", str(top), "--name", evil], 3, "backing file", capsys)
+    fails(["image", "import", str(base), "--name", evil, "--format", "raw"], 3, "qcow2 header", capsys)
     fails(["image", "import", str(tmp_path / "missing.qcow2")], 4, "no image file", capsys)
     fails(["image", "import", str(base), "--name", "tiny"], 5, "already exists", capsys)
-    fails(["image", "rm", "t-ghost"], 4, "no image named", capsys)
+    fails(["image", "rm", f"{vm_name}-ghost"], 4, "no image named", capsys)
     assert leftovers() == before

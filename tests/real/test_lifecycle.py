@@ -11,6 +11,8 @@ import time
 from vmctl.cli.app import run
 from vmctl.guest.boot import wait_for_console
 
+from tests.real.conftest import MARKER
+
 BOOTED = "vmctl-guest: boot-finished"
 
 
@@ -57,15 +59,23 @@ def test_full_lifecycle(api, tiny, vm_name, leftovers):
 
 def test_cli_json_create_list_info_delete(api, tiny, vm_name, leftovers, capsys):
     before = leftovers()
-    assert run(["create", vm_name, "--wait", "boot", "--json"]) == 0
+    assert run(["create", vm_name, "--wait", "boot", "--label", "app=web", "--label", "tier=front", "--json"]) == 0
     created = json.loads(capsys.readouterr().out)
-    for key in ("name", "uuid", "state", "vcpus", "memory_mib", "disks", "accel", "template", "image"):
+    for key in ("name", "uuid", "state", "vcpus", "memory_mib", "disks", "accel", "template", "image", "labels"):
         assert key in created
     assert created["state"] == "running" and created["disks"][0]["base_image"] == f"tiny-{tiny.recipe_id[:8]}"
+    # --label, and the harness's marker from VMCTL_LABELS (see conftest.py)
+    assert created["labels"] == {"app": "web", "tier": "front", **MARKER.labels}
 
     assert run(["list", "--json"]) == 0
     listed = {vm["name"]: vm for vm in json.loads(capsys.readouterr().out)}
-    assert listed[vm_name]["uuid"] == created["uuid"]
+    assert listed[vm_name]["uuid"] == created["uuid"] and listed[vm_name]["labels"] == created["labels"]
+    assert run(["list", "--label", "app=web", "--label", f"vmctl.test-run={MARKER.run}", "--json"]) == 0
+    assert [vm["name"] for vm in json.loads(capsys.readouterr().out)] == [vm_name]
+    assert run(["list", "--label", "app=db", "--label", f"vmctl.test-run={MARKER.run}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert run(["info", vm_name]) == 0
+    assert "app=web tier=front" in capsys.readouterr().out
 
     assert run(["stop", vm_name, "--force", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "shut-off"

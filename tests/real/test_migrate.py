@@ -65,10 +65,11 @@ def test_live_with_shared_storage(lab: LabView, monkeypatch, capsys):
     monkeypatch.setenv("VMCTL_POOL", "shared")
     name = new_vm_name()
     with Vmctl(uri(lab, "lab1"), pool="shared") as a:
-        a.create(name, wait_boot=True, wait_ssh=True)
+        a.create(name, wait_boot=True, wait_ssh=True, labels={"stack": "shop"})
         digest = write_payload(a, name)
         boot_id, _ = guest_facts(a, name)
     before = meta(lab, "lab1", name)
+    assert before.labels == (("stack", "shop"),)
 
     assert cli(["-c", uri(lab, "lab1"), "migrate", name, uri(lab, "lab2")]) == 0
     out, err = capsys.readouterr()
@@ -82,7 +83,7 @@ def test_live_with_shared_storage(lab: LabView, monkeypatch, capsys):
 
     assert lab.where(name) == ["lab2"]
     assert lab.domains("lab2")[name] == ("running", True)  # persistent on the destination
-    assert meta(lab, "lab2", name) == before  # image, SSH endpoint, pinned key, volumes, provisioning state
+    assert meta(lab, "lab2", name) == before  # image, SSH endpoint, pinned key, volumes, provisioning state, labels
     assert not [f for f in lab.files("lab1", "shared") if f.endswith(".intent.json")]
     with Vmctl(uri(lab, "lab2"), pool="shared") as b:
         assert guest_facts(b, name) == (boot_id, digest)  # same boot, same disk content

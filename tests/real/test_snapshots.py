@@ -42,6 +42,8 @@ def test_revert_brings_back_disk_memory_and_a_correct_clock(api, ready, capsys):
     assert (snap["name"], snap["memory"], snap["consistency"], snap["state"]) == ("before", True, "memory", "running")
     assert snap["complete"] and snap["description"] == "known good" and snap["size"] > 0
     out_of(api, name, ["sh", "-c", "echo changed > /root/file && echo changed > /run/marker"])
+    labels = tuple(sorted({**api.info(name).labels, "added": "after-the-snapshot"}.items()))
+    api.vms.update_meta(name, labels=labels)  # what the snapshot's definition does not have
     time.sleep(3)  # the guest's clock must not stay 3 s behind after the revert
     assert run(["snapshot", "revert", name, "before", "--wait", "ssh", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -52,9 +54,10 @@ def test_revert_brings_back_disk_memory_and_a_correct_clock(api, ready, capsys):
     assert float(out_of(api, name, ["cut", "-d", " ", "-f", "1", "/proc/uptime"])) < uptime_at_snapshot + 3
     guest_clock = int(out_of(api, name, ["date", "+%s"]))
     assert abs(guest_clock - time.time()) < 3
-    # the metadata that must not travel back: the snapshot list and volume ownership
+    # the metadata that must not travel back: the snapshot list, volume ownership, labels
     assert [s.name for s in api.snapshot_list(name)] == ["before"]
     assert api.vms.info_meta(name).snapshots == (("before", "memory", ""),)
+    assert api.vms.info_meta(name).labels == labels and api.info(name).labels == dict(labels)  # and labels
 
 
 def test_shut_off_snapshot_and_revert(api, ready):
@@ -306,6 +309,7 @@ def test_backup_of_a_running_vm_restores_as_a_new_vm(api, ready, tmp_path, capsy
         assert restored.uuid != original.uuid and restored.ssh_port != original.ssh_port
         assert restored.disks[0].base_image is None  # flattened: no backing file
         assert restored.ssh_host_key == original.ssh_host_key  # the guest's own key came along
+        assert restored.labels == original.labels and original.labels  # the labels too (the run's marker)
         api.start(copy, wait_boot=True)
         assert out_of(api, copy, ["cat", "/root/data"]) == "precious"
     finally:

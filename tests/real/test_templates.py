@@ -155,13 +155,14 @@ def test_distinct_shapes_boot_to_the_marker(api, tinydisk, vm_name, ours, name):
 
 def test_dumpxml_of_a_running_vmctl_vm_is_a_template(api, tinydisk, vm_name, ours, tmp_path):
     before = ours()
-    first = api.create(vm_name, image="tinydisk", template="linux-q35", wait_boot=True)
+    first = api.create(vm_name, image="tinydisk", template="linux-q35", wait_boot=True, labels={"role": "original"})
     dump = tmp_path / "from-running.xml"
     dump.write_text(domains.lookup(api.host, vm_name).xml())  # virsh dumpxml: live XML, aliases, pty paths
     second = f"{vm_name}-b"
     try:
         vm = api.create(second, image="tinydisk", template=str(dump), wait_boot=True)
         assert vm.ssh_port != first.ssh_port and vm.uuid != first.uuid
+        assert first.labels["role"] == "original" and vm.labels == api.labels  # its own create's only (the marker)
         out: list[bytes] = []
         assert api.exec(second, ["hostname"], out=out.append) == 0 and b"".join(out).strip() == second.encode()
         disks = parse_domain(domains.lookup(api.host, second).xml(inactive=True)).disks

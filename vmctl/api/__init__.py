@@ -14,7 +14,7 @@ callbacks the caller passes.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -43,7 +43,8 @@ from vmctl.signals import handle_termination_signals
 
 from vmctl.spec.uris import display_uri
 
-__all__ = ["Vmctl", "VmInfo", "display_uri", "format_size", "format_summary", "handle_termination_signals"]
+__all__ = ["Vmctl", "VmInfo", "display_uri", "format_size", "format_summary", "handle_termination_signals",
+           "parse_labels"]
 
 
 
@@ -52,6 +53,13 @@ def format_summary(summary: "FanOutSummary") -> list[str]:
     from vmctl.ops.fanout import format_summary as table
 
     return table(summary)
+
+
+def parse_labels(texts: "Sequence[str]") -> dict[str, str]:
+    """``["KEY=VALUE", ...]`` (as given on a command line) as checked labels."""
+    from vmctl.spec.names import check_labels, parse_label
+
+    return dict(check_labels(tuple(parse_label(text) for text in texts)))
 
 
 def _accel(value: "str | Accel | None") -> "Accel | None":
@@ -78,12 +86,21 @@ def _disk_bytes(value: str | int | None) -> int | None:
 
 
 class Vmctl(GuestApi, SnapshotApi):
-    """Operations on one libvirt host and vmctl's storage pool there."""
+    """Operations on one libvirt host and vmctl's storage pool there.
 
-    def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None) -> None:
+    ``labels`` are put on every VM this object's :meth:`create` makes (a
+    ``create(labels=...)`` adds to them and wins for the same key): a tool that marks
+    everything it makes (a CI job, a test harness) says so once. (A restored VM keeps the
+    labels of its backup.)"""
+
+    def __init__(self, uri: str | None = None, *, pool: str | None = None, pool_path: str | None = None,
+                 labels: Mapping[str, str] | None = None) -> None:
+        from vmctl.spec.names import check_labels
+
         self._uri = uri
         self.pool_name = pool or os.environ.get("VMCTL_POOL") or DEFAULT_POOL
         self.pool_path = pool_path or os.environ.get("VMCTL_POOL_PATH") or DEFAULT_POOL_PATH
+        self.labels: dict[str, str] = dict(check_labels(labels))
 
     def __enter__(self) -> "Vmctl":
         return self
@@ -102,7 +119,7 @@ class Vmctl(GuestApi, SnapshotApi):
 
     def _sibling(self) -> "Vmctl":
         """A new Vmctl on the same host (own connection), for worker threads."""
-        return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path)
+        return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path, labels=self.labels)
 
     @cached_property
     def host(self) -> Host:
@@ -207,8 +224,11 @@ class Vmctl(GuestApi, SnapshotApi):
                  accel: str | Accel | None = None, nested: bool = False, start: bool = True,
                  wait_boot: bool = False, timeout: float | None = None, user: str | None = None,
                  ssh_key: str | Path | None = None, user_data: str | Path | None = None,
-                 network: str | None = None, drop_unusable: bool = False) -> "CreateRequest":
-        """cpus and memory default to the template's (built-in templates: 1 vCPU, 512 MiB)."""
+                 network: str | None = None, drop_unusable: bool = False,
+                 labels: Mapping[str, str] | None = None) -> "CreateRequest":
+        """cpus and memory default to the template's (built-in templates: 1 vCPU, 512 MiB);
+        ``labels`` add to this object's own (see the class)."""
+        from vmctl.spec.names import check_labels
         from vmctl.spec.request import CreateRequest
 
         return CreateRequest(
@@ -217,6 +237,7 @@ class Vmctl(GuestApi, SnapshotApi):
             wait_boot=wait_boot, boot_timeout=timeout, user=user,
             ssh_key=Path(ssh_key) if ssh_key else None, user_data=Path(user_data) if user_data else None,
             network=network, drop_unusable=drop_unusable,
+            labels=tuple({**self.labels, **dict(check_labels(labels))}.items()),
         )
 
     def create(self, name: str, *, wait_ssh: bool = False, insecure: bool = False, **options: object) -> VmInfo:
@@ -249,8 +270,9 @@ class Vmctl(GuestApi, SnapshotApi):
             vm = replace(vm, ssh_ready_seconds=ready["stages"].get("authenticated"))  # type: ignore[union-attr]
         return vm
 
-    def list(self) -> list[VmInfo]:
-        return self.vms.list()
+    def list(self, *, labels: Mapping[str, str] | None = None) -> list[VmInfo]:
+        """Every VM on the host; with ``labels``, only those carrying all of them."""
+        return self.vms.list(labels)
 
     def info(self, name: str) -> VmInfo:
         return self.vms.info(name)

@@ -23,3 +23,5 @@ ACCEL = typer.Option(None, "--accel", help="kvm or tcg (default: detected, see `
 NESTED = typer.Option(False, "--nested", help="Expose vmx/svm to the guest (KVM only).")
 USER = typer.Option(None, "--user", help="Login user in the guest (default: the image's).")
 TIMEOUT = typer.Option(None, "--timeout", min=1, help="Seconds to wait (default scales with the accelerator).")
+LABEL_FILTER = typer.Option(None, "--label", metavar="KEY=VALUE",
+                            help="Only VMs carrying this label (repeat: all of them).")

@@ -30,6 +30,8 @@ def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False) -> None:
                        ("SSH", f"{vm.ssh_user}@127.0.0.1:{vm.ssh_port}" if vm.ssh_port else "-"),
                        ("Host key", vm.ssh_host_key_fingerprint or "- (not pinned)")]:
         line(f"{key + ':':<13} {value}")
+    if vm.labels:
+        line(f"{'Labels:':<13} " + " ".join(f"{k}={v}" for k, v in sorted(vm.labels.items())))
     for disk in vm.disks:
         size = format_size(disk.size) if disk.size else "?"
         base = f", base {disk.base_image}" if disk.base_image else ""

@@ -49,7 +49,9 @@ FIELDS: tuple[MetaField, ...] = (
     MetaField("volumes", "volumes", kind=tuple, item=("volume", "name"), survives_revert=True),
     MetaField("snapshots", "snapshots", kind=tuple, item=("snapshot", ("name", "consistency", "group")),
               survives_revert=True),
+    MetaField("labels", "labels", kind=tuple, item=("label", ("key", "value")), survives_revert=True),
 )
+SURVIVING_REVERT: tuple[str, ...] = tuple(f.attr for f in FIELDS if f.survives_revert)
 assert {f.attr for f in FIELDS} == {f.name for f in fields(VmMeta)}, "every VmMeta field needs a MetaField"
 
 
@@ -150,5 +152,5 @@ def _any_ns(path: str) -> str:
 
 def surviving_revert(before: VmMeta, after: VmMeta) -> VmMeta:
     """``after`` (the metadata a revert restored) with the fields that must not travel
-    back in time (volume ownership, the list of snapshots) taken from ``before``."""
-    return replace(after, **{f.attr: getattr(before, f.attr) for f in FIELDS if f.survives_revert})
+    back in time (volume ownership, the list of snapshots, labels) taken from ``before``."""
+    return replace(after, **{attr: getattr(before, attr) for attr in SURVIVING_REVERT})

@@ -70,7 +70,7 @@ def resolve_spec(req: CreateRequest, image: Image, template: Template, facts: Te
         boot=DirectBoot(image.kernel, image.initrd, image.cmdline) if image.boot == "direct" else None,
         meta=VmMeta(image=image.name, template=template.name, accel_reason=decision.reason,
                     ssh_user=user, ssh_port=meta_port, ssh_host_key=strip_comment(host_key) if host_key else "",
-                    ssh_key_path=key_path,
+                    ssh_key_path=key_path, labels=req.labels,
                     volumes=(disk_volume_name(req.name), seed_volume_name(req.name)) if seed_path else
                     (disk_volume_name(req.name),)),
         uuid=vm_uuid,

@@ -2,7 +2,7 @@
 
 After libvirt's revert the VM is in the requested state; vmctl then puts back the
 metadata that must not travel back in time (volume ownership, the list of
-snapshots: libvirt restores the definition as it was), sets the guest's clock to
+snapshots, labels: libvirt restores the definition as it was), sets the guest's clock to
 the host's (through the guest agent, else over SSH as root), and, on request,
 waits until SSH answers (the endpoint is read again from the reverted definition).
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from vmctl.errors import Conflict, GuestError, Timeout
 from vmctl.libvirtxml.facts import parse_domain
-from vmctl.libvirtxml.metadata import surviving_revert
+from vmctl.libvirtxml.metadata import SURVIVING_REVERT, surviving_revert
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
@@ -59,7 +59,7 @@ def revert_unlocked(host: Host, dom: Domain, snap: str, *, state: str = "") -> f
     after = parse_domain(dom.xml(inactive=True)).meta
     fixed = surviving_revert(before, after)
     if fixed != after:
-        update_meta(dom, **{k: getattr(fixed, k) for k in ("volumes", "snapshots")})
+        update_meta(dom, **{k: getattr(fixed, k) for k in SURVIVING_REVERT})
     return seconds
 
 

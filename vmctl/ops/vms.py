@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 from vmctl.errors import Conflict, NotFound, Timeout
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
-from vmctl.spec.names import check_name
+from vmctl.spec.names import check_labels, check_name
 from vmctl.virt import domains
 from vmctl.virt.domains import Domain, DomainRecord
 from vmctl.virt.storage import volume_by_path
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from vmctl.ops.pool import PoolRef
     from vmctl.spec.domain import VmMeta
     from vmctl.virt.host import Host
@@ -56,6 +58,7 @@ class VmInfo:
     ssh_key_path: str
     disks: list[DiskInfo]
     managed: bool
+    labels: dict[str, str] = field(default_factory=dict)
     boot_seconds: float | None = None
     ssh_ready_seconds: float | None = None
     console_tail: list[str] = field(default_factory=list)
@@ -72,8 +75,13 @@ class Vms:
         self.pools = pools
 
     # --- reading -----------------------------------------------------------
-    def list(self) -> list[VmInfo]:
-        return [vm_info(self.host, r) for r in domains.list_all(self.host)]
+    def list(self, labels: "Mapping[str, str] | None" = None) -> list[VmInfo]:
+        """Every VM on the host; with ``labels``, only those carrying all of them."""
+        records = domains.list_all(self.host)
+        if labels:
+            wanted = set(check_labels(labels))
+            records = [r for r in records if wanted <= set(parse_domain(r.xml).meta.labels)]
+        return [vm_info(self.host, r) for r in records]
 
     def info(self, name: str) -> VmInfo:
         try:
@@ -207,7 +215,7 @@ def vm_info(host: "Host", record: DomainRecord) -> VmInfo:
         template=meta.template, image=meta.image, ssh_user=meta.ssh_user,
         ssh_port=meta.ssh_port, ssh_host_key=meta.ssh_host_key,
         ssh_host_key_fingerprint=_fingerprint(meta.ssh_host_key),
-        ssh_key_path=meta.ssh_key_path, disks=disks, managed=facts.managed,
+        ssh_key_path=meta.ssh_key_path, disks=disks, managed=facts.managed, labels=dict(meta.labels),
     )
 
 

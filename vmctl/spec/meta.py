@@ -21,3 +21,6 @@ class VmMeta:
     # (name, consistency, group) of each complete snapshot vmctl took: "memory", "quiesced"
     # or "crash-consistent"; a libvirt snapshot without a note here is incomplete.
     snapshots: tuple[tuple[str, str, str], ...] = ()
+    # (key, value) pairs, sorted by key, checked by spec.names.check_labels: who the VM
+    # belongs to (a stack, a CI job, a test run); like volumes, they survive a revert.
+    labels: tuple[tuple[str, str], ...] = ()

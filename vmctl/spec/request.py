@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmctl.spec.domain import Accel
-from vmctl.spec.names import check_name
+from vmctl.spec.names import check_labels, check_name
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,11 @@ class CreateRequest:
     user_data: Path | None = None    # the user's cloud-config, merged with vmctl's keys
     network: str | None = None       # attach to this libvirt network instead of a user-mode NIC
     drop_unusable: bool = False      # leave out template parts a new VM cannot use, instead of refusing
+    labels: tuple[tuple[str, str], ...] = ()  # key=value pairs kept in vmctl's metadata (`list --label`)
 
     def __post_init__(self) -> None:
         check_name(self.name)
+        object.__setattr__(self, "labels", check_labels(self.labels))  # sorted, each pair checked
         for ref, what in ((self.image, "image"), (self.user, "user"), (self.network, "network")):
             if ref is not None:
                 check_name(ref, what)

@@ -123,7 +123,8 @@ def test_fast_path_parses_only_the_simple_forms():
     assert parse_fast(["--connect=qemu:///system", "info", "web1", "--json"]) == ("qemu:///system", "info",
                                                                                   "web1", True)
     for args in (["list", "--help"], ["info"], ["info", "a", "b"], ["list", "--json", "--json"], ["--debug", "list"],
-                 ["list", "-q"], ["create", "x"], ["-c", "--json", "list"], []):
+                 ["list", "-q"], ["create", "x"], ["-c", "--json", "list"], [], ["list", "--label", "a=b"],
+                 ["list", "--label=a=b", "--json"]):
         assert parse_fast(args) is None, args
 
 

@@ -48,6 +48,9 @@ CASES = {
         nics=(NicSpec(kind="user", mac="52:54:00:12:34:58", ssh_port=10024, pci_bus="pcie.0", pci_slot=0x10),))),
     "tcg-disk-network": ("linux", spec("net1", accel=Accel.TCG,
                                        nics=(NicSpec(kind="network", network="default", mac="52:54:00:aa:bb:cc"),))),
+    "tcg-labelled": ("linux-direct", spec("lbl1", accel=Accel.TCG, boot=DIRECT, meta=VmMeta(
+        image="img", template="t", accel_reason="why", ssh_port=10022, volumes=("lbl1-vda.qcow2", "lbl1-seed.iso"),
+        labels=(("stack", "web"), ("vmctl.test-run", "1f2e-0a1b2c"))))),
 }
 
 

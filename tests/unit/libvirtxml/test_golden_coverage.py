@@ -37,6 +37,7 @@ ALTERNATIVES = {
     (VmMeta, "provisioned"): ("1-0123456789ab",),
     (VmMeta, "volumes"): ("other-vda.qcow2",),
     (VmMeta, "snapshots"): (("before-upgrade", "memory", ""),),
+    (VmMeta, "labels"): (("stack", "db"),),
     (VmMeta, "ssh_host_key"): "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIzw54gfZDLxjg9Q6NaBTwv9Dt+pkn1YEXqTcvbQu4PN",
 }
 

@@ -47,6 +47,7 @@ from vmctl.testing.lab.sshd import host_key, ssh_uri, write_ssh_command
 
 DEFAULT_DIR = Path("/var/lib/vmctl-lab")
 MAX_HOSTS = 8
+TEST_OWNER = ".test-owner"  # a test run's lab: the owner identity (vmctl.testing.marker), kept by up and down
 LOCAL_POOL, SHARED_POOL = "vmctl", "shared"
 FORMAT = 1
 
@@ -205,7 +206,7 @@ class Lab:
 
     # --- making --------------------------------------------------------------------
     def _leftovers(self) -> list[Path]:
-        return [p for p in self.root.iterdir() if p.name != ".lock"]
+        return [p for p in self.root.iterdir() if p.name not in (".lock", TEST_OWNER)]
 
     def _up(self, count: int, ready_timeout: float) -> None:
         from vmctl.testing.lab.pki import new_ca, save_ca
@@ -321,6 +322,7 @@ class Lab:
                                   hint="run `vmctl lab down` again; see `ip netns list`, `pgrep -af vmctl-lab`")
         if not keep_root:
             (self.root / ".lock").unlink(missing_ok=True)
+            (self.root / TEST_OWNER).unlink(missing_ok=True)
             try:
                 self.root.rmdir()
             except OSError:

@@ -1,8 +1,9 @@
 """A lab for one test module: ``with test_lab(2) as (lab, status): ...``.
 
 Each test run's labs live in ``/var/lib/vmctl-lab-t<pid>-<random>`` (root's, like the
-CLI's), so they never meet a lab a person brought up with ``vmctl lab up``. Labs of
-test runs that were killed (their pid is gone) are taken down first.
+CLI's), so they never meet a lab a person brought up with ``vmctl lab up``. Each holds
+its run's owner identity (``.test-owner``, see vmctl.testing.marker): labs whose owner
+is provably gone are taken down first; a directory without one is never touched.
 """
 
 from __future__ import annotations
@@ -14,23 +15,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vmctl.errors import VmctlError
-from vmctl.testing.lab.cluster import Lab, LabStatus
+from vmctl.testing.lab.cluster import TEST_OWNER, Lab, LabStatus
+from vmctl.testing.marker import owner_of, owner_state
 
 BASE = Path("/var/lib")
 PREFIX = "vmctl-lab-t"
 
 
-def _owner_pid(root: Path) -> int | None:
-    head = root.name[len(PREFIX):].split("-", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
 def remove_dead_test_labs() -> list[str]:
-    """Take down the labs of test runs whose process is gone; returns their directories."""
+    """Take down the labs of test runs whose owner is provably gone; returns their directories."""
     removed = []
     for root in sorted(BASE.glob(f"{PREFIX}*")):
-        pid = _owner_pid(root)
-        if pid is None or pid == os.getpid() or Path(f"/proc/{pid}").exists():
+        try:
+            owner = (root / TEST_OWNER).read_text().strip()
+        except OSError:
+            continue  # no owner written: not provably a dead run's
+        if owner_state(owner) != "dead":
             continue
         try:
             Lab(root).down()
@@ -44,6 +44,7 @@ def remove_dead_test_labs() -> list[str]:
 def test_lab(hosts: int = 2) -> Iterator[tuple[Lab, LabStatus]]:
     remove_dead_test_labs()
     root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=BASE))
+    (root / TEST_OWNER).write_text(owner_of(os.getpid()) + "\n")
     lab = Lab(root)
     try:
         yield lab, lab.up(hosts)
