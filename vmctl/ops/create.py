@@ -30,7 +30,7 @@ from vmctl.ops.operation import Operation
 from vmctl.ops.pool import PoolRef
 from vmctl.ops.seed import retire_seed_secret
 from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name
-from vmctl.ops.preflight import check_host, naming_element
+from vmctl.ops.preflight import check_host, host_view, naming_element
 from vmctl.ops.templates import Template, load_template, prepare_template
 from vmctl.ops.vms import VmInfo, info_of, start_watched, used_ssh_ports
 from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
@@ -73,7 +73,8 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
     domains.ensure_absent(host, req.name)
     image = ImageStore(host, pool).get(req.image or TINY)
     template = load_template(req.template or default_template_name(image))
-    prepared = prepare_template(template, drop=req.drop_unusable)  # virt-clone semantics; unusable parts refused
+    # virt-clone semantics; unusable parts and host ties this host cannot honour refused (or fitted)
+    prepared = prepare_template(template, drop=req.drop_unusable, host=host_view(host))
     check_host(host, prepared.facts.needs, source=f"template {template.name!r}")
     disk_bytes = req.disk_bytes or image.virtual_size
     if disk_bytes < image.virtual_size:
@@ -179,7 +180,7 @@ def preview_xml(host: Host, pools: PoolRef, req: CreateRequest) -> str:
         direct = image_name == TINY if template is None else template.direct_boot
         image = placeholder_image(image_name, pool_path, direct=direct)
     template = template or load_template(default_template_name(image))
-    prepared = prepare_template(template, drop=req.drop_unusable)
+    prepared = prepare_template(template, drop=req.drop_unusable, host=host_view(host))
     decision, virt = choose_accel(host, req.accel, nested=req.nested)
     spec = resolve_spec(req, image, template, prepared.facts, decision, virt.cpu_flag, pool_path, mac=random_mac(),
                         vm_uuid=str(uuidlib.uuid4()), ssh_port=PORT_RANGE.start,
