@@ -160,6 +160,9 @@ def test_accepted_files_start_under_qemu(api, tinydisk, vm_name, ours, name):
         assert "cputune" not in xml and "numatune" not in xml and "cpuset" not in xml and "10.1.2.3" not in xml
         assert xml.count("<listen type='address' address='127.0.0.1'/>") == 2 and "mode='secure'" not in xml
         assert "type='tcp'" not in xml and "vmctl-corpus-absent" not in xml
+        assert "<graphics type='spice'> TLS (<channel name='main' mode='secure'>, <channel name='inputs' " \
+               "mode='secure'>) SPICE TLS dropped: needs a SPICE TLS port, and spice_tls is off in the libvirt " \
+               "daemon's qemu.conf" in vm.fitted and len(vm.fitted) == 11  # each part noted
         live = domains.lookup(api.host, vm_name).xml()
         assert "tlsPort" not in live and live.count("<graphics ") == 2  # QEMU serves both displays, without TLS
     api.delete(vm_name)

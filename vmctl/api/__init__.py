@@ -140,7 +140,8 @@ class Vmctl(GuestApi, SnapshotApi):
         from vmctl.ops.preflight import host_view
         from vmctl.ops.templates import import_template
 
-        return import_template(Path(path), name, drop=drop_unusable, replace=replace, host=host_view(self.host))
+        return import_template(Path(path), name, drop=drop_unusable, replace=replace,
+                               host=lambda: host_view(self.host))  # libvirt only for templates tied to a host
 
     def render(self, name: str = "example", **options: object) -> str:
         """The domain XML ``create(name, **options)`` would define; no side effects

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from vmctl.spec.template import HostTie, Unusable
+from vmctl.spec.template import HostTie, Unusable, is_anywhere_or_loopback
 
 CHARDEVS = ("serial", "console", "channel", "parallel")
 LOOPBACK = "127.0.0.1"
@@ -39,6 +39,8 @@ def host_ties(root: etree._Element) -> list[HostTie]:
         if kind not in ("vnc", "spice"):
             continue
         for address in listen_addresses(graphics):
+            if is_anywhere_or_loopback(address):
+                continue  # every host has it
             ties.append(HostTie("listen", f"<graphics type='{kind}'> listen {address}", address,
                                 _path(tree, graphics), "loopback"))
         secure = [f"<channel name='{c.get('name', '')}' mode='secure'>"

@@ -6,6 +6,7 @@ by path; they are untrusted and parsed without DTDs, entities or network.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,16 +96,24 @@ class PreparedTemplate:
     dropped: tuple[Unusable, ...]
 
 
-def prepare_template(template: Template, *, drop: bool = False, host: HostView | None = None) -> PreparedTemplate:
+HostArg = HostView | Callable[[], HostView] | None
+
+
+def prepare_template(template: Template, *, drop: bool = False, host: HostArg = None) -> PreparedTemplate:
     """Clean ``template``; refuse it, naming each part a new VM cannot use (a second
     disk, a host device, ...) and each part tied to a host that ``host`` cannot honour
     (pinning to CPUs it lacks, a listen address it lacks, SPICE TLS it has off, a
     server to connect to that is not there), unless ``drop`` leaves those parts out
-    or fits them to the host."""
+    or fits them to the host. ``host`` may be a function, called only for a template
+    with parts tied to a host (so that `template import` of others needs no libvirt)."""
     source = f"template {template.name!r}"
     cleaned = clean_template(template.xml, source=source)
     facts = template_facts(cleaned, source=source)
-    unusable = facts.unusable + (host_unusable(facts.ties, host) if host is not None else ())
+    if facts.ties and host is not None:
+        view = host if isinstance(host, HostView) else host()
+        unusable = facts.unusable + host_unusable(facts.ties, view)
+    else:
+        unusable = facts.unusable
     if not unusable:
         return PreparedTemplate(template, cleaned, facts, ())
     if not drop:
@@ -128,7 +137,7 @@ def refusal_hint(unusable: tuple[Unusable, ...]) -> str:
 
 
 def import_template(path: Path, name: str, *, drop: bool = False, replace: bool = False,
-                    host: HostView | None = None) -> PreparedTemplate:
+                    host: HostArg = None) -> PreparedTemplate:
     """Store a cleaned copy of the domain XML at ``path`` as the user template ``name``
     (checked against, and with ``drop`` fitted to, ``host``: the one create would use)."""
     check_name(name, "template")

@@ -6,9 +6,7 @@ says so: such a part is refused too, never guessed to work."""
 
 from __future__ import annotations
 
-import ipaddress
-
-from vmctl.spec.template import HostTie, HostView, Unusable
+from vmctl.spec.template import HostTie, HostView, Unusable, is_anywhere_or_loopback
 
 PIN_FIX = "pin to CPUs and NUMA nodes the host has (`virsh capabilities`, <topology>), or remove the pinning"
 LISTEN_FIX = ("listen on 127.0.0.1 (virt-viewer and virt-manager reach it over SSH) or 0.0.0.0, "
@@ -71,17 +69,6 @@ def _judge(tie: HostTie, view: HostView) -> tuple[str, str]:  # noqa: C901 - one
             return "connects at start to a server vmctl cannot see from here (a remote host)", CONNECT_FIX
         return ("", "") if up else ("connects at start to a server that is not listening", CONNECT_FIX)
     return "", ""
-
-
-def is_anywhere_or_loopback(address: str) -> bool:
-    """0.0.0.0, ::, 127.0.0.0/8, ::1 or 'localhost': every host has it."""
-    if address == "localhost":
-        return True
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
-        return False
-    return ip.is_loopback or ip.is_unspecified
 
 
 def parse_cpuset(text: str) -> frozenset[int] | None:

@@ -4,6 +4,7 @@ policy.devices (placement) and ops.preflight (host resources). No lxml here."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -129,3 +130,14 @@ class TemplateFacts:
     @property
     def has_ide(self) -> bool:
         return self.family == "pc"
+
+
+def is_anywhere_or_loopback(address: str) -> bool:
+    """0.0.0.0, ::, 127.0.0.0/8, ::1 or 'localhost': every host has it."""
+    if address == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified

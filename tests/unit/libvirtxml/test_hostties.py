@@ -69,12 +69,12 @@ def test_listen_addresses_and_spice_tls_are_read_after_cleaning():
     facts = template_facts(clean_template(VNC_SPICE))
     assert [(t.kind, t.element, t.value, t.path, t.fit) for t in facts.ties] == [
         ("listen", "<graphics type='vnc'> listen 10.1.2.3", "10.1.2.3", "devices/graphics[1]", "loopback"),
-        ("listen", "<graphics type='spice'> listen 0.0.0.0", "0.0.0.0", "devices/graphics[2]", "loopback"),
         # tlsPort itself is the source VM's port (cleaned to autoport); the secure channel still needs TLS
         ("spice-tls", "<graphics type='spice'> TLS (<channel name='main' mode='secure'>)", "",
          "devices/graphics[2]", "no-tls"),
         ("spice-tls", "<graphics type='spice'> TLS (defaultMode='secure')", "", "devices/graphics[3]", "no-tls"),
     ]
+    # 0.0.0.0 (and loopback) is on every host: no tie
     assert [(n.kind, n.name, n.element) for n in facts.needs if n.kind == "network"] == [
         ("network", "lan", "<graphics><listen type='network'>")]
 
@@ -84,7 +84,7 @@ def test_listen_becomes_loopback_and_spice_loses_tls_when_fitted():
     vnc, spice, spice_net, _socket = root.findall("devices/graphics")
     assert vnc.get("listen") == "127.0.0.1" and vnc.find("listen").get("address") == "127.0.0.1"
     assert vnc.get("port") == "5902"  # only the listen address changed (cleaning makes ports automatic)
-    assert spice.get("tlsPort") is None and spice.get("listen") == "127.0.0.1"
+    assert spice.get("tlsPort") is None and spice.get("listen") == "0.0.0.0"  # the wildcard is no tie: kept
     assert [(c.get("name"), c.get("mode")) for c in spice.findall("channel")] == [("display", "insecure")]
     assert spice_net.get("defaultMode") is None and spice_net.find("listen").get("network") == "lan"
 

@@ -157,3 +157,19 @@ def test_import_refuses_or_fits_for_the_host_it_is_checked_against(tmp_path, mon
     stored = load_template("pinned").xml.decode()
     assert "63" not in stored and 'cpuset="1"' in stored
     assert len(prepared.dropped) == 3
+
+
+def test_the_host_is_asked_only_for_templates_tied_to_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+
+    def no_libvirt() -> HostView:
+        raise AssertionError("asked the host")
+
+    plain = template("<vcpu>1</vcpu>", "<graphics type='vnc' autoport='yes' listen='127.0.0.1'/>"
+                     "<graphics type='spice' autoport='yes'><listen type='address' address='0.0.0.0'/></graphics>"
+                     "<serial type='tcp'><source mode='bind' host='127.0.0.1' service='4555'/><target port='1'/>"
+                     "</serial>")
+    assert prepare_template(plain, host=no_libvirt).dropped == ()  # loopback, wildcard, a server: no host asked
+    src = tmp_path / "plain.xml"
+    src.write_bytes(plain.xml)
+    assert import_template(src, "plain", host=no_libvirt).dropped == ()

@@ -1,6 +1,7 @@
 """libvirt's cpuset syntax, said back compactly; addresses every host has."""
 
-from vmctl.policy.hostfit import format_set, is_anywhere_or_loopback, parse_cpuset
+from vmctl.policy.hostfit import format_set, parse_cpuset
+from vmctl.spec.template import is_anywhere_or_loopback
 
 
 def test_cpusets_parse_as_libvirt_reads_them():
