@@ -48,6 +48,7 @@ STARTS = {  # file -> options
     "hostdev-passthrough-q35.xml": {"drop_unusable": True},
     "rbd-iscsi-q35.xml": {"drop_unusable": True},
     "virt-manager-pinned-remote-display-q35.xml": {"drop_unusable": True},
+    "virt-install-pinned-reconnect-pc.xml": {},  # host ties every host honours: kept as written
 }
 HOST_TIED = "virt-manager-pinned-remote-display-q35.xml"
 REFUSED = {  # file -> the exact reason (after "template 'NAME' ")
@@ -165,6 +166,9 @@ def test_accepted_files_start_under_qemu(api, tinydisk, vm_name, ours, name):
                "daemon's qemu.conf" in vm.fitted and len(vm.fitted) == 11  # each part noted
         live = domains.lookup(api.host, vm_name).xml()
         assert "tlsPort" not in live and live.count("<graphics ") == 2  # QEMU serves both displays, without TLS
+    if name == "virt-install-pinned-reconnect-pc.xml":  # no server at start: QEMU runs, and reconnects
+        assert "<vcpupin vcpu='1' cpuset='0'/>" in xml and "<memory mode='preferred' nodeset='0'/>" in xml
+        assert xml.count("<reconnect enabled='yes' timeout='10'/>") == 1 and not vm.fitted
     api.delete(vm_name)
     assert ours() == before
 

@@ -74,8 +74,10 @@ def listen_addresses(graphics: etree._Element) -> list[str]:
 
 
 def _connect_target(dev: etree._Element) -> str:
-    """'tcp:HOST:PORT' or 'unix:PATH' for a chardev that connects to a server when QEMU
-    starts (and fails without it); '' otherwise (a server itself, udp, or reconnecting)."""
+    """'tcp:HOST:PORT', 'unix:PATH' for a chardev that connects to a server when QEMU
+    starts (and fails without it), 'unix-file:PATH' for a UNIX one that reconnects
+    (libvirt still needs the socket file at start: it labels it); '' otherwise (a
+    server itself, udp, or a TCP one that reconnects)."""
     kind = dev.get("type")
     if kind not in ("tcp", "unix"):
         return ""  # udp needs no server: datagrams go out whether anyone listens or not
@@ -83,13 +85,12 @@ def _connect_target(dev: etree._Element) -> str:
     if source is None or source.get("mode", "connect") != "connect":
         return ""
     reconnect = source.find("reconnect")
-    if reconnect is not None and reconnect.get("enabled") == "yes":
-        return ""  # QEMU starts without the server and connects when it comes up
-    if kind == "tcp" and source.get("service"):
+    reconnects = reconnect is not None and reconnect.get("enabled") == "yes"
+    if kind == "tcp" and source.get("service") and not reconnects:  # reconnecting: QEMU starts without it
         host = source.get("host") or "localhost"
         return f"tcp:{f'[{host}]' if ':' in host else host}:{source.get('service')}"
     if kind == "unix" and source.get("path"):
-        return f"unix:{source.get('path')}"
+        return f"{'unix-file' if reconnects else 'unix'}:{source.get('path')}"
     return ""
 
 

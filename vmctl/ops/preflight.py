@@ -54,7 +54,7 @@ def host_view(host: Host) -> HostView:
     if not host.is_local:
         return HostView(local=False, cpus=caps.host_cpus, nodes=caps.host_nodes, spice_tls=spice_tls)
     return HostView(local=True, cpus=caps.host_cpus, nodes=caps.host_nodes, spice_tls=spice_tls,
-                    has_address=listeners.has_address, listening=_listening)
+                    has_address=listeners.has_address, listening=_listening, exists=hostres.path_exists)
 
 
 def _listening(kind: str, target: str) -> bool:

@@ -16,6 +16,8 @@ TLS_FIX = ("turn SPICE TLS on in the libvirt daemon's qemu.conf (spice_tls = 1, 
            "mode='secure' channels")
 CONNECT_FIX = ("start the server first, or add <reconnect enabled='yes' timeout='10'/> to its <source> "
                "(QEMU then starts without it and connects when it is up)")
+SOCKET_FIX = ("start the server first (libvirt needs the socket file at start even with <reconnect>), or make "
+              "the VM the server (<source mode='bind'>)")
 
 
 def host_unusable(ties: tuple[HostTie, ...], view: HostView) -> tuple[Unusable, ...]:
@@ -57,17 +59,21 @@ def _judge(tie: HostTie, view: HostView) -> tuple[str, str]:  # noqa: C901 - one
         return "needs a SPICE TLS port, and spice_tls is off in the libvirt daemon's qemu.conf", TLS_FIX
     if tie.kind == "connect":
         kind, target = tie.value.split(":", 1)
-        if kind == "tcp" and not view.local:
-            return "connects at start to a server vmctl cannot see from here (a remote host)", CONNECT_FIX
+        fix = CONNECT_FIX if kind == "tcp" else SOCKET_FIX
+        if not view.local:
+            return "connects at start to a server vmctl cannot see from here (a remote host)", fix
+        if kind == "unix-file":
+            return ("", "") if view.exists(target) else \
+                ("connects at start to a socket file that does not exist (libvirt needs it even with <reconnect>)",
+                 fix)
         if kind == "tcp":
             host = target.rsplit(":", 1)[0].strip("[]")
             if not is_anywhere_or_loopback(host) and not view.has_address(host):
-                return ("connects at start to a server on another machine, which vmctl does not probe",
-                        CONNECT_FIX)
+                return ("connects at start to a server on another machine, which vmctl does not probe", fix)
         up = view.listening(kind, target)
         if up is None:
-            return "connects at start to a server vmctl cannot see from here (a remote host)", CONNECT_FIX
-        return ("", "") if up else ("connects at start to a server that is not listening", CONNECT_FIX)
+            return "connects at start to a server vmctl cannot see from here (a remote host)", fix
+        return ("", "") if up else ("connects at start to a server that is not listening", fix)
     return "", ""
 
 

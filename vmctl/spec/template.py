@@ -72,7 +72,7 @@ class HostTie:
 
     kind: str       # cpus, nodes, listen, spice-tls, connect
     element: str    # for messages: "<vcpupin vcpu='1' cpuset='63'>"
-    value: str      # a cpuset/nodeset; an address; "tcp:HOST:PORT" or "unix:PATH"; "" for spice-tls
+    value: str      # a cpuset/nodeset; an address; "tcp:HOST:PORT", "unix:PATH", "unix-file:PATH"; "" for spice-tls
     path: str       # an ElementPath from <domain> that selects exactly this element
     fit: str        # what --drop-unusable does to it (a key of FITS)
 
@@ -94,6 +94,7 @@ class HostView:
     spice_tls: Callable[[], tuple[bool | None, str]] = _unknown_tls  # (on?, what the daemon said)
     has_address: Callable[[str], bool | None] = lambda address: None
     listening: Callable[[str, str], bool | None] = lambda kind, target: None  # ("tcp", "H:P") / ("unix", PATH)
+    exists: Callable[[str], bool | None] = lambda path: None  # a file (a UNIX socket) is there
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,8 @@ CHARDEVS = domain("<vcpu>1</vcpu>", """
     </source><target port='3'/></serial>
   <channel type='unix'><source mode='connect' path='/run/agent.sock'/><target type='virtio' name='org.x.0'/></channel>
   <channel type='unix'><source mode='bind' path='/run/server.sock'/><target type='virtio' name='org.x.1'/></channel>
+  <channel type='unix'><source mode='connect' path='/run/later.sock'><reconnect enabled='yes'/></source>
+    <target type='virtio' name='org.x.2'/></channel>
   <console type='tcp'><source host='::1' service='4558'/><target type='virtio' port='1'/></console>
   <parallel type='udp'><source mode='bind' host='127.0.0.1' service='4559'/>
     <source mode='connect' host='10.1.2.3' service='4560'/><target port='0'/></parallel>""")
@@ -111,13 +113,15 @@ def test_chardevs_that_connect_at_start_are_read():
         ("connect", "<console type='tcp'> (connect to [::1]:4558)", "tcp:[::1]:4558", "devices/console", "drop"),
         ("connect", "<channel type='unix'> org.x.0 (connect to /run/agent.sock)", "unix:/run/agent.sock",
          "devices/channel[1]", "drop"),
-    ]  # bind mode is a server; reconnect starts without the server; udp needs none
+        ("connect", "<channel type='unix'> org.x.2 (connect to /run/later.sock)", "unix-file:/run/later.sock",
+         "devices/channel[3]", "drop"),  # reconnects, but libvirt labels the socket file at start
+    ]  # bind mode is a server; TCP with reconnect starts without the server; udp needs none
 
 
 def test_connecting_chardevs_are_dropped_when_fitted():
     root = fitted(CHARDEVS, fits=("drop",))
     assert [s.find("target").get("port") for s in root.findall("devices/serial")] == ["0", "2", "3"]
-    assert [c.find("target").get("name") for c in root.findall("devices/channel")] == ["org.x.1"]
+    assert [c.find("target").get("name") for c in root.findall("devices/channel")] == ["org.x.1"]  # x.0, x.2 gone
     assert root.find("devices/console") is None and root.find("devices/parallel") is not None
 
 

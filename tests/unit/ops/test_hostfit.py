@@ -13,7 +13,8 @@ from vmctl.spec.template import HostView
 
 HOST = HostView(local=True, cpus=frozenset({0, 1}), nodes=frozenset({0}), spice_tls=lambda: (False, "off"),
                 has_address=lambda a: a == "192.0.2.2",
-                listening=lambda kind, target: target in ("127.0.0.1:4555", "/run/up.sock"))
+                listening=lambda kind, target: target in ("127.0.0.1:4555", "/run/up.sock"),
+                exists=lambda path: path in ("/run/up.sock", "/run/later.sock"))
 REMOTE = HostView(local=False, cpus=frozenset(range(64)), nodes=frozenset({0, 1}),
                   spice_tls=lambda: (None, "this libvirt cannot build a command line"))
 FIT_HINT = "; or pass --drop-unusable to fit the template to this host"
@@ -110,7 +111,11 @@ CONNECTING = template("<vcpu>1</vcpu>", """
   <channel type='unix'><source mode='connect' path='/run/up.sock'/><target type='virtio' name='a.0'/></channel>
   <channel type='unix'><source mode='connect' path='/run/down.sock'/><target type='virtio' name='b.0'/></channel>
   <channel type='unix'><source mode='connect' path='/run/later.sock'><reconnect enabled='yes' timeout='10'/></source>
-    <target type='virtio' name='c.0'/></channel>""")
+    <target type='virtio' name='c.0'/></channel>
+  <channel type='unix'><source mode='connect' path='/run/none.sock'><reconnect enabled='yes' timeout='10'/></source>
+    <target type='virtio' name='d.0'/></channel>
+  <serial type='tcp'><source mode='connect' host='127.0.0.1' service='4557'><reconnect enabled='yes' timeout='10'/>
+    </source><target port='4'/></serial>""")
 
 
 def test_chardevs_connecting_to_an_absent_server_are_refused_with_the_fix():
@@ -118,19 +123,24 @@ def test_chardevs_connecting_to_an_absent_server_are_refused_with_the_fix():
     assert error.message.split(": ", 1)[1] == (
         "<serial type='tcp'> port 1 (connect to 10.1.2.3:4555): connects at start to a server on another "
         "machine, which vmctl does not probe; <serial type='tcp'> port 3 (connect to 127.0.0.1:4556), "
-        "<channel type='unix'> b.0 (connect to /run/down.sock): connects at start to a server that is not listening")
+        "<channel type='unix'> b.0 (connect to /run/down.sock): connects at start to a server that is not listening; "
+        "<channel type='unix'> d.0 (connect to /run/none.sock): connects at start to a socket file that does not "
+        "exist (libvirt needs it even with <reconnect>)")
     assert error.hint == ("start the server first, or add <reconnect enabled='yes' timeout='10'/> to its <source> "
-                          f"(QEMU then starts without it and connects when it is up){FIT_HINT} (those parts left out)")
+                          "(QEMU then starts without it and connects when it is up); start the server first (libvirt "
+                          "needs the socket file at start even with <reconnect>), or make the VM the server "
+                          f"(<source mode='bind'>){FIT_HINT} (those parts left out)")
 
 
 def test_connecting_chardevs_are_dropped_and_live_servers_kept():
     prepared = prepare_template(CONNECTING, drop=True, host=HOST)
     xml = prepared.xml.decode()
-    assert "10.1.2.3" not in xml and "4556" not in xml and "/run/down.sock" not in xml
-    assert 'service="4555"' in xml and "/run/up.sock" in xml and "/run/later.sock" in xml
+    assert "10.1.2.3" not in xml and "4556" not in xml and "/run/down.sock" not in xml and "none.sock" not in xml
+    assert 'service="4555"' in xml and "/run/up.sock" in xml and "/run/later.sock" in xml and "4557" in xml
     remote = refusal(CONNECTING, REMOTE)
-    assert remote.message.count("connects at start to a server vmctl cannot see from here (a remote host)") == 1
-    assert "/run/later.sock" not in remote.message  # it reconnects: QEMU starts without it
+    assert remote.message.endswith(": connects at start to a server vmctl cannot see from here (a remote host)")
+    assert remote.message.count("(connect to ") == 7  # every connecting one but the reconnecting TCP serial
+    assert "4557" not in remote.message  # TCP with reconnect: QEMU starts without the server, on any host
 
 
 def test_host_ties_and_unusable_parts_are_refused_together():
