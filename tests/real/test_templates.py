@@ -10,7 +10,10 @@ is made, fitted with drop_unusable so the VM starts, and kept where this host ha
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +272,29 @@ def test_host_tied_parts_this_host_has_are_kept(api, tinydisk, vm_name, ours, tm
     assert "<source mode='connect' host='127.0.0.1'" in xml
     api.delete(vm_name)
     assert ours() == before
+
+
+def test_template_import_refuses_host_tied_parts_and_notes_each_fit(api, tmp_path):
+    """The CLI, against this host: the refusal names each part, its reason and the fix
+    (no traceback, nothing stored); --drop-unusable stores the fitted copy and prints
+    a line per part."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    argv = [sys.executable, "-m", "vmctl", "template", "import", str(CORPUS / HOST_TIED), "--name", "tied"]
+    refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr
+    assert "error: template 'tied' cannot be used for a new VM: <vcpu cpuset='60-63'>" in refused.stderr
+    assert "hint: pin to CPUs and NUMA nodes the host has" in refused.stderr
+    assert "or pass --drop-unusable to fit the template to this host (that pinning dropped, graphics on " \
+           "127.0.0.1, SPICE without TLS, those parts left out)" in refused.stderr
+    stored = tmp_path / "vmctl" / "templates" / "tied.xml"
+    assert not stored.exists()
+    fitted = subprocess.run([*argv, "--drop-unusable"], env=env, capture_output=True, text=True, timeout=120)
+    assert fitted.returncode == 0, fitted.stderr
+    lines = fitted.stdout.splitlines()
+    assert "  dropped: <vcpupin vcpu='1' cpuset='63'>: pins to CPUs this host does not have " \
+           f"(it has CPUs {host_facts(api)['cpus']})" in lines
+    assert "  made to listen on 127.0.0.1: <graphics type='vnc'> listen 10.1.2.3: listens on 10.1.2.3, " \
+           "an address this host does not have" in lines
+    assert sum(line.startswith("  ") for line in lines) == 11
+    text = stored.read_text()
+    assert "10.1.2.3" not in text and "cpuset" not in text and "mode=\"secure\"" not in text

@@ -55,7 +55,8 @@ def test_fitting_pinning_drops_only_what_it_is_told_and_tidies_up():
 
 
 VNC_SPICE = domain("<vcpu>1</vcpu>", """
-  <graphics type='vnc' port='5902' autoport='no' listen='10.1.2.3'><listen type='address' address='10.1.2.3'/></graphics>
+  <graphics type='vnc' port='5902' autoport='no' listen='10.1.2.3'>
+    <listen type='address' address='10.1.2.3'/></graphics>
   <graphics type='spice' port='5903' tlsPort='5904' autoport='no' listen='0.0.0.0'>
     <listen type='address' address='0.0.0.0'/><channel name='main' mode='secure'/>
     <channel name='display' mode='insecure'/></graphics>
