@@ -4,17 +4,27 @@ refused before anything is made with the exact reason; nothing is left behind.
 
 Boots are ~12 s each under TCG, so only the distinct machine/firmware/disk-bus
 shapes boot; the other accepted files are started (QEMU takes their config) and
-removed; the refused ones share one fast test."""
+removed; the refused ones share one fast test. Parts tied to another host (pinning,
+listen addresses, SPICE TLS, chardevs connecting at start) are refused before anything
+is made, fitted with drop_unusable so the VM starts, and kept where this host has them."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from vmctl.errors import NotFound, VmctlError
+from vmctl.libvirtxml.capabilities import parse_capabilities
 from vmctl.libvirtxml.facts import parse_domain
+from vmctl.policy.hostfit import format_set
 from vmctl.virt import domains
+from vmctl.virt.host import capabilities_xml, spice_tls_enabled
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "templates"
 NOT_HERE = "needs what this host does not have: "
@@ -40,7 +50,10 @@ STARTS = {  # file -> options
     "extra-disks-q35.xml": {"drop_unusable": True},
     "hostdev-passthrough-q35.xml": {"drop_unusable": True},
     "rbd-iscsi-q35.xml": {"drop_unusable": True},
+    "virt-manager-pinned-remote-display-q35.xml": {"drop_unusable": True},
+    "virt-install-pinned-reconnect-pc.xml": {},  # host ties every host honours: kept as written
 }
+HOST_TIED = "virt-manager-pinned-remote-display-q35.xml"
 REFUSED = {  # file -> the exact reason (after "template 'NAME' ")
     "aarch64-virt.xml":
         NOT_HERE + "<os><type machine=...>: machine type 'virt' is not known to this host's QEMU",
@@ -62,6 +75,17 @@ REFUSED = {  # file -> the exact reason (after "template 'NAME' ")
                          f"{SECOND_DISK}",
     "serial-file-hostdev-pc.xml": "cannot be used for a new VM: <serial type='file'> port 0: "
                                   "vmctl reads the guest's boot marker from a pty serial console on port 0",
+    # {cpus} and {nodes}: this host's, from its capabilities (it must lack CPU 63 and NUMA node 1)
+    HOST_TIED: "cannot be used for a new VM: <vcpu cpuset='60-63'>, <vcpupin vcpu='0' cpuset='62'>, "
+        "<vcpupin vcpu='1' cpuset='63'>, <emulatorpin cpuset='60-61'>, <iothreadpin iothread='1' cpuset='63'>: "
+        "pins to CPUs this host does not have (it has CPUs {cpus}); <numatune><memory nodeset='1'>: binds memory "
+        "to NUMA nodes this host does not have (it has NUMA nodes {nodes}); <graphics type='vnc'> listen 10.1.2.3, "
+        "<graphics type='spice'> listen 10.1.2.3: listens on 10.1.2.3, an address this host does not have; "
+        "<graphics type='spice'> TLS (<channel name='main' mode='secure'>, <channel name='inputs' mode='secure'>): "
+        "needs a SPICE TLS port, and spice_tls is off in the libvirt daemon's qemu.conf; <serial type='tcp'> port 1 "
+        "(connect to 10.1.2.3:4555): connects at start to a server on another machine, which vmctl does not probe; "
+        "<channel type='unix'> org.example.backup.0 (connect to /run/vmctl-corpus-absent/db-pinned.backup-agent.sock): "
+        "connects at start to a server that is not listening",
 }
 REFUSED_WITH_DROP = {
     "serial-file-hostdev-pc.xml": NOT_HERE + "<serial type='dev'>: /dev/ttyUSB7 does not exist on this host",
@@ -97,14 +121,23 @@ def test_corpus_is_large_and_fully_classified():
     assert not set(BOOTS) & set(STARTS)
 
 
+def host_facts(api) -> dict[str, str]:
+    caps = parse_capabilities(capabilities_xml(api.host))
+    assert 63 not in caps.host_cpus and 1 not in caps.host_nodes, "the corpus pins to CPU 63 and NUMA node 1"
+    assert spice_tls_enabled(api.host)[0] is False, "the corpus expects spice_tls off (qemu.conf's default)"
+    return {"cpus": format_set(caps.host_cpus), "nodes": format_set(caps.host_nodes)}
+
+
 def test_refused_files_make_nothing(api, tinydisk, vm_name, ours):
     before = ours()
     assert before == (set(), set())
+    facts = host_facts(api)
     for name, reason in [*((n, (r, False)) for n, r in REFUSED.items()),
                          *((n, (r, True)) for n, r in REFUSED_WITH_DROP.items())]:
         expected, drop = reason
         with pytest.raises(VmctlError) as caught:
             api.create(vm_name, image="tinydisk", template=str(CORPUS / name), drop_unusable=drop)
+        expected = expected.format(**facts) if name == HOST_TIED else expected
         assert caught.value.message == f"template {Path(name).stem!r} {expected}", name
         assert caught.value.hint
     assert ours() == before
@@ -127,6 +160,18 @@ def test_accepted_files_start_under_qemu(api, tinydisk, vm_name, ours, name):
         assert "build@example.org" in xml and "<title>Build worker</title>" in xml
     if "spicevmc" in source:
         assert xml.count("<redirdev bus='usb' type='spicevmc'>") == 2
+    if name == HOST_TIED:  # fitted to this host: unpinned, graphics on loopback, plain SPICE, no connecting chardevs
+        assert "cputune" not in xml and "numatune" not in xml and "cpuset" not in xml and "10.1.2.3" not in xml
+        assert xml.count("<listen type='address' address='127.0.0.1'/>") == 2 and "mode='secure'" not in xml
+        assert "type='tcp'" not in xml and "vmctl-corpus-absent" not in xml
+        assert "<graphics type='spice'> TLS (<channel name='main' mode='secure'>, <channel name='inputs' " \
+               "mode='secure'>) SPICE TLS dropped: needs a SPICE TLS port, and spice_tls is off in the libvirt " \
+               "daemon's qemu.conf" in vm.fitted and len(vm.fitted) == 11  # each part noted
+        live = domains.lookup(api.host, vm_name).xml()
+        assert "tlsPort" not in live and live.count("<graphics ") == 2  # QEMU serves both displays, without TLS
+    if name == "virt-install-pinned-reconnect-pc.xml":  # no server at start: QEMU runs, and reconnects
+        assert "<vcpupin vcpu='1' cpuset='0'/>" in xml and "<memory mode='preferred' nodeset='0'/>" in xml
+        assert xml.count("<reconnect enabled='yes' timeout='10'/>") == 1 and not vm.fitted
     api.delete(vm_name)
     assert ours() == before
 
@@ -196,3 +241,61 @@ def test_template_import_and_show_is_what_create_defines(api, tinydisk, vm_name,
     assert (vm.vcpus, vm.memory_mib) == (shown.vcpus, shown.memory_mib)
     api.delete(vm_name)
     assert ours() == before
+
+
+def test_host_tied_parts_this_host_has_are_kept(api, tinydisk, vm_name, ours, tmp_path):
+    """Pinning to CPU 0 and a serial that connects to a server listening on loopback stay
+    as the template says, and QEMU starts with them (it connects to the server)."""
+    before = ours()
+    root = etree.parse(str(CORPUS / HOST_TIED)).getroot()
+    for el in root.iterfind(".//*[@cpuset]"):
+        el.set("cpuset", "0")  # every host has CPU 0
+    for el in [*root.findall("numatune"), *root.findall("devices/graphics/channel[@mode='secure']"),
+               *root.findall("devices/channel[@type='unix']")]:
+        el.getparent().remove(el)
+    for el in [*root.findall("devices/graphics"), *root.findall("devices/graphics/listen")]:
+        el.set(*("listen", "127.0.0.1") if el.tag == "graphics" else ("address", "127.0.0.1"))
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.settimeout(60)
+        root.find("devices/serial[@type='tcp']/source").set("host", "127.0.0.1")
+        root.find("devices/serial[@type='tcp']/source").set("service", str(server.getsockname()[1]))
+        template = tmp_path / "kept.xml"
+        template.write_bytes(etree.tostring(root))
+        vm = api.create(vm_name, image="tinydisk", template=str(template))
+        assert vm.state == "running"
+        peer, _addr = server.accept()  # QEMU connected to it when the VM started
+        peer.close()
+    xml = domains.lookup(api.host, vm_name).xml(inactive=True)
+    assert "<vcpupin vcpu='1' cpuset='0'/>" in xml and "<emulatorpin cpuset='0'/>" in xml
+    assert "<vcpu placement='static' cpuset='0'>2</vcpu>" in xml
+    assert "<source mode='connect' host='127.0.0.1'" in xml
+    api.delete(vm_name)
+    assert ours() == before
+
+
+def test_template_import_refuses_host_tied_parts_and_notes_each_fit(api, tmp_path):
+    """The CLI, against this host: the refusal names each part, its reason and the fix
+    (no traceback, nothing stored); --drop-unusable stores the fitted copy and prints
+    a line per part."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    argv = [sys.executable, "-m", "vmctl", "template", "import", str(CORPUS / HOST_TIED), "--name", "tied"]
+    refused = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr
+    assert "error: template 'tied' cannot be used for a new VM: <vcpu cpuset='60-63'>" in refused.stderr
+    assert "hint: pin to CPUs and NUMA nodes the host has" in refused.stderr
+    assert "or pass --drop-unusable to fit the template to this host (that pinning dropped, graphics on " \
+           "127.0.0.1, SPICE without TLS, those parts left out)" in refused.stderr
+    stored = tmp_path / "vmctl" / "templates" / "tied.xml"
+    assert not stored.exists()
+    fitted = subprocess.run([*argv, "--drop-unusable"], env=env, capture_output=True, text=True, timeout=120)
+    assert fitted.returncode == 0, fitted.stderr
+    lines = fitted.stdout.splitlines()
+    assert "  dropped: <vcpupin vcpu='1' cpuset='63'>: pins to CPUs this host does not have " \
+           f"(it has CPUs {host_facts(api)['cpus']})" in lines
+    assert "  made to listen on 127.0.0.1: <graphics type='vnc'> listen 10.1.2.3: listens on 10.1.2.3, " \
+           "an address this host does not have" in lines
+    assert sum(line.startswith("  ") for line in lines) == 11
+    text = stored.read_text()
+    assert "10.1.2.3" not in text and "cpuset" not in text and "mode=\"secure\"" not in text

@@ -152,10 +152,13 @@ class Vmctl(GuestApi, SnapshotApi):
     def import_template(self, path: str | Path, name: str, *, drop_unusable: bool = False,
                         replace: bool = False) -> "PreparedTemplate":
         """Store a cleaned copy (virt-clone semantics) of a domain XML file as the user
-        template ``name``; parts a new VM cannot use are refused unless ``drop_unusable``."""
+        template ``name``; parts a new VM cannot use, and parts tied to a host that this
+        host cannot honour, are refused unless ``drop_unusable`` leaves them out or fits them."""
+        from vmctl.ops.preflight import host_view
         from vmctl.ops.templates import import_template
 
-        return import_template(Path(path), name, drop=drop_unusable, replace=replace)
+        return import_template(Path(path), name, drop=drop_unusable, replace=replace,
+                               host=lambda: host_view(self.host))  # libvirt only for templates tied to a host
 
     def render(self, name: str = "example", **options: object) -> str:
         """The domain XML ``create(name, **options)`` would define; no side effects

@@ -17,7 +17,9 @@ CPUS = typer.Option(None, "--cpus", min=1, max=256, help="Virtual CPUs (default:
 MEMORY = typer.Option(None, "--memory", "-m", help="Memory, e.g. 512M or 2G (bare number: MiB; default: the "
                       "template's, built-in: 512M).")
 DROP = typer.Option(False, "--drop-unusable", help="Leave out template parts a new VM cannot use (second disks, "
-                    "host devices, a non-pty serial port 0) instead of refusing the template.")
+                    "host devices, a non-pty serial port 0), and fit parts tied to another host (pinning to "
+                    "CPUs it lacks dropped, graphics on 127.0.0.1, SPICE without TLS, chardevs connecting to "
+                    "an absent server dropped) instead of refusing the template.")
 DISK = typer.Option(None, "--disk", help="Disk size, e.g. 4G (default: the image's size).")
 ACCEL = typer.Option(None, "--accel", help="kvm or tcg (default: detected, see `vmctl host info`).")
 NESTED = typer.Option(False, "--nested", help="Expose vmx/svm to the guest (KVM only).")

@@ -36,6 +36,8 @@ def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False) -> None:
         size = format_size(disk.size) if disk.size else "?"
         base = f", base {disk.base_image}" if disk.base_image else ""
         line(f"{'Disk ' + disk.target + ':':<13} {disk.path} ({disk.device}, {size}{base})")
+    for note in vm.fitted:
+        line(f"{'Fitted:':<13} {note}")
     if vm.boot_seconds is not None:
         line(f"{'Booted in:':<13} {vm.boot_seconds:.1f} s; console:")
         for text in vm.console_tail:

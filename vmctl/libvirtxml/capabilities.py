@@ -13,6 +13,8 @@ class CapsFacts:
     domain_types: frozenset[str]  # e.g. {"qemu", "kvm"} for x86_64 hvm guests
     host_uuid: str = ""           # libvirt refuses to migrate between hosts with the same one
     machines: frozenset[str] = frozenset()  # x86_64 machine types and their aliases (pc, q35, pc-q35-7.2, ...)
+    host_cpus: frozenset[int] | None = None   # the host's CPU ids (<topology>), None if not listed
+    host_nodes: frozenset[int] | None = None  # the host's NUMA node ids, None if not listed
 
 
 def parse_capabilities(xml: str) -> CapsFacts:
@@ -32,4 +34,10 @@ def parse_capabilities(xml: str) -> CapsFacts:
         for name in (m.text or "", m.get("canonical", ""))
         if name
     }
-    return CapsFacts(frozenset(features), frozenset(types), root.findtext("host/uuid", ""), frozenset(machines))
+    cells = root.findall("host/topology/cells/cell")
+    cpus = {int(c.get("id", "")) for c in root.iterfind("host/topology/cells/cell/cpus/cpu")
+            if c.get("id", "").isdigit()}
+    return CapsFacts(frozenset(features), frozenset(types), root.findtext("host/uuid", ""), frozenset(machines),
+                     host_cpus=frozenset(cpus) if cpus else None,
+                     host_nodes=frozenset(int(c.get("id", "")) for c in cells if c.get("id", "").isdigit())
+                     if cells else None)

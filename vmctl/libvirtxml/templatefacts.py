@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from vmctl.libvirtxml.hostties import fit, host_ties, tidy
 from vmctl.libvirtxml.safe import parse_untrusted, to_string
 from vmctl.spec.template import HostNeed, TemplateDisk, TemplateFacts, Unusable
 
@@ -68,6 +69,7 @@ def template_facts(xml: bytes | str | etree._Element, *, source: str = "template
         serial0=serial0[0] if serial0 else None,
         needs=tuple(_needs(root, os_el)),
         unusable=tuple(unusable),
+        ties=tuple(host_ties(root)),
     )
 
 
@@ -81,12 +83,14 @@ def boot_disk(disks: tuple[TemplateDisk, ...]) -> TemplateDisk | None:
 
 
 def drop_unusable(xml: bytes | str, unusable: tuple[Unusable, ...], *, source: str = "template") -> bytes:
-    """The template without the elements of ``unusable`` (a non-pty serial port 0
-    becomes a pty)."""
+    """The template without the elements of ``unusable``, or with them fitted as each
+    says (a non-pty serial port 0 becomes a pty, graphics listen on loopback, ...)."""
     root = parse_untrusted(xml, source=source)
     found = [(u, root.find(u.path)) for u in unusable]
     for item, el in found:
-        if el is None:
+        if el is None or el.getparent() is None:
+            continue
+        if fit(el, item):
             continue
         if item.replace_with_pty:
             el.attrib.clear()
@@ -96,6 +100,7 @@ def drop_unusable(xml: bytes | str, unusable: tuple[Unusable, ...], *, source: s
                     el.remove(child)
         else:
             el.getparent().remove(el)
+    tidy(root)
     return to_string(root).encode()
 
 
@@ -185,6 +190,9 @@ def _needs(root: etree._Element, os_el: etree._Element | None) -> list[HostNeed]
             log = dev.find("log")
             if log is not None and log.get("file"):
                 needs.append(HostNeed("file", log.get("file", ""), f"<{tag}><log file=...>", writable=True))
+    for listen in root.findall("devices/graphics/listen[@type='network']"):
+        if listen.get("network"):
+            needs.append(HostNeed("network", listen.get("network", ""), "<graphics><listen type='network'>"))
     for fs in root.findall("devices/filesystem"):
         source = fs.find("source")
         if source is not None and source.get("dir"):

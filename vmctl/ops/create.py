@@ -30,7 +30,7 @@ from vmctl.ops.operation import Operation
 from vmctl.ops.pool import PoolRef
 from vmctl.ops.seed import retire_seed_secret
 from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name
-from vmctl.ops.preflight import check_host, naming_element
+from vmctl.ops.preflight import check_host, host_view, naming_element
 from vmctl.ops.templates import Template, load_template, prepare_template
 from vmctl.ops.vms import VmInfo, info_of, start_watched, used_ssh_ports
 from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
@@ -57,6 +57,7 @@ class CreatePlan:
     disk_bytes: int
     host_key: KeyPair
     user_data: dict[str, Any] = field(repr=False)  # holds the guest's private host key
+    fitted: tuple[str, ...] = ()  # template parts --drop-unusable left out or fitted, as notes
 
     @property
     def disk_volume(self) -> str:
@@ -73,7 +74,8 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
     domains.ensure_absent(host, req.name)
     image = ImageStore(host, pool).get(req.image or TINY)
     template = load_template(req.template or default_template_name(image))
-    prepared = prepare_template(template, drop=req.drop_unusable)  # virt-clone semantics; unusable parts refused
+    # virt-clone semantics; unusable parts and host ties this host cannot honour refused (or fitted)
+    prepared = prepare_template(template, drop=req.drop_unusable, host=lambda: host_view(host))
     check_host(host, prepared.facts.needs, source=f"template {template.name!r}")
     disk_bytes = req.disk_bytes or image.virtual_size
     if disk_bytes < image.virtual_size:
@@ -99,7 +101,8 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
         hostname=req.name, user=spec.meta.ssh_user, default_user=image.default_user,
         authorized_key=public_line_of(key_path), host_key=host_key,
         extra=load_user_data(req.user_data) if req.user_data else None)
-    return CreatePlan(req, image, template, spec, xml, disk_bytes, host_key, user_data)
+    return CreatePlan(req, image, template, spec, xml, disk_bytes, host_key, user_data,
+                      tuple(f"{u.element} {u.done}: {u.reason}" for u in prepared.dropped))
 
 
 def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
@@ -140,7 +143,7 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
         checkpoint("create:ready")
         op.commit()
     info = info_of(host, dom)
-    return replace(info, boot_seconds=boot_seconds, console_tail=tail)
+    return replace(info, boot_seconds=boot_seconds, console_tail=tail, fitted=list(plan.fitted))
 
 
 def _check_free(host: Host, pool: Pool, plan: CreatePlan) -> None:
@@ -179,7 +182,7 @@ def preview_xml(host: Host, pools: PoolRef, req: CreateRequest) -> str:
         direct = image_name == TINY if template is None else template.direct_boot
         image = placeholder_image(image_name, pool_path, direct=direct)
     template = template or load_template(default_template_name(image))
-    prepared = prepare_template(template, drop=req.drop_unusable)
+    prepared = prepare_template(template, drop=req.drop_unusable, host=lambda: host_view(host))
     decision, virt = choose_accel(host, req.accel, nested=req.nested)
     spec = resolve_spec(req, image, template, prepared.facts, decision, virt.cpu_flag, pool_path, mac=random_mac(),
                         vm_uuid=str(uuidlib.uuid4()), ssh_port=PORT_RANGE.start,

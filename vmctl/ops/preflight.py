@@ -1,18 +1,20 @@
 """Before anything is made: every host resource a template names (networks, bridges,
 host devices and files, firmware, the TPM emulator, hugepages, the machine type)
-is there, or each missing one is named with a hint; and libvirt's own define/start
-errors that still get through name the template element they are about."""
+is there, or each missing one is named with a hint; what the host is, for the parts
+of a template tied to a host (host_view); and libvirt's own define/start errors that
+still get through name the template element they are about."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from vmctl.errors import InvalidInput, NotFound, VmctlError
 from vmctl.libvirtxml.capabilities import parse_capabilities
-from vmctl.local import hostres
-from vmctl.spec.template import HostNeed
+from vmctl.local import hostres, listeners
+from vmctl.spec.template import HostNeed, HostView
 from vmctl.virt import networks
-from vmctl.virt.host import Host, capabilities_xml
+from vmctl.virt.host import Host, capabilities_xml, spice_tls_enabled
 
 
 class MissingResources(InvalidInput):
@@ -41,6 +43,25 @@ def check_host(host: Host, needs: tuple[HostNeed, ...], *, source: str) -> None:
             missing.append((need.element, *problem))
     if missing:
         raise MissingResources(source, missing)
+
+
+def host_view(host: Host) -> HostView:
+    """The host as the template pre-flight sees it. CPUs, NUMA nodes and SPICE TLS come
+    from the libvirt daemon (so they hold for a remote host too); addresses and listening
+    servers are seen on this machine only, and are unknown (None) for a remote host."""
+    caps = parse_capabilities(capabilities_xml(host))
+    spice_tls = functools.cache(lambda: spice_tls_enabled(host))  # asked only of templates that use it
+    if not host.is_local:
+        return HostView(local=False, cpus=caps.host_cpus, nodes=caps.host_nodes, spice_tls=spice_tls)
+    return HostView(local=True, cpus=caps.host_cpus, nodes=caps.host_nodes, spice_tls=spice_tls,
+                    has_address=listeners.has_address, listening=_listening, exists=hostres.path_exists)
+
+
+def _listening(kind: str, target: str) -> bool:
+    if kind == "unix":
+        return listeners.unix_listening(target)
+    address, _, port = target.rpartition(":")
+    return port.isdigit() and listeners.tcp_listening(address, int(port))
 
 
 def _machine(need: HostNeed, machines: frozenset[str]) -> tuple[str, str] | None:

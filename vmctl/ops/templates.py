@@ -6,6 +6,7 @@ by path; they are untrusted and parsed without DTDs, entities or network.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from vmctl.libvirtxml.clone import clean_template, with_description
 from vmctl.libvirtxml.domain import template_info
 from vmctl.libvirtxml.safe import parse_untrusted
 from vmctl.libvirtxml.templatefacts import drop_unusable, template_facts
-from vmctl.spec.template import TemplateFacts, Unusable
+from vmctl.policy.hostfit import host_unusable
+from vmctl.spec.template import HostView, TemplateFacts, Unusable
 from vmctl.spec.names import check_name
 from vmctl.local.userfiles import read_user_file
 
@@ -94,30 +96,53 @@ class PreparedTemplate:
     dropped: tuple[Unusable, ...]
 
 
-def prepare_template(template: Template, *, drop: bool = False) -> PreparedTemplate:
+HostArg = HostView | Callable[[], HostView] | None
+
+
+def prepare_template(template: Template, *, drop: bool = False, host: HostArg = None) -> PreparedTemplate:
     """Clean ``template``; refuse it, naming each part a new VM cannot use (a second
-    disk, a host device, ...), unless ``drop`` leaves those parts out."""
+    disk, a host device, ...) and each part tied to a host that ``host`` cannot honour
+    (pinning to CPUs it lacks, a listen address it lacks, SPICE TLS it has off, a
+    server to connect to that is not there), unless ``drop`` leaves those parts out
+    or fits them to the host. ``host`` may be a function, called only for a template
+    with parts tied to a host (so that `template import` of others needs no libvirt)."""
     source = f"template {template.name!r}"
     cleaned = clean_template(template.xml, source=source)
     facts = template_facts(cleaned, source=source)
-    if not facts.unusable:
+    if facts.ties and host is not None:
+        view = host if isinstance(host, HostView) else host()
+        unusable = facts.unusable + host_unusable(facts.ties, view)
+    else:
+        unusable = facts.unusable
+    if not unusable:
         return PreparedTemplate(template, cleaned, facts, ())
     if not drop:
         by_reason: dict[str, list[str]] = {}
-        for item in facts.unusable:
+        for item in unusable:
             by_reason.setdefault(item.reason, []).append(item.element)
         raise InvalidInput(f"{source} cannot be used for a new VM: "
                            + "; ".join(f"{', '.join(els)}: {reason}" for reason, els in by_reason.items()),
-                           hint="remove those elements from the template, or pass --drop-unusable to leave them out")
-    dropped = drop_unusable(cleaned, facts.unusable, source=source)
-    return PreparedTemplate(template, dropped, template_facts(dropped, source=source), facts.unusable)
+                           hint=refusal_hint(unusable))
+    dropped = drop_unusable(cleaned, unusable, source=source)
+    return PreparedTemplate(template, dropped, template_facts(dropped, source=source), unusable)
 
 
-def import_template(path: Path, name: str, *, drop: bool = False, replace: bool = False) -> PreparedTemplate:
-    """Store a cleaned copy of the domain XML at ``path`` as the user template ``name``."""
+def refusal_hint(unusable: tuple[Unusable, ...]) -> str:
+    fixes = list(dict.fromkeys(u.fix for u in unusable if u.fix))
+    if not fixes:
+        return "remove those elements from the template, or pass --drop-unusable to leave them out"
+    plain = ["remove the elements a new VM cannot use"] if any(not u.fix for u in unusable) else []
+    fits = ", ".join(dict.fromkeys(u.summary for u in unusable))
+    return "; ".join(plain + fixes) + f"; or pass --drop-unusable to fit the template to this host ({fits})"
+
+
+def import_template(path: Path, name: str, *, drop: bool = False, replace: bool = False,
+                    host: HostArg = None) -> PreparedTemplate:
+    """Store a cleaned copy of the domain XML at ``path`` as the user template ``name``
+    (checked against, and with ``drop`` fitted to, ``host``: the one create would use)."""
     check_name(name, "template")
     template = _read(Path(path).expanduser(), name, False)
-    prepared = prepare_template(template, drop=drop)
+    prepared = prepare_template(template, drop=drop, host=host)
     facts = prepared.facts
     description = template.description or (
         f"imported from {Path(path).name}: {facts.machine}, {'UEFI' if facts.efi else 'BIOS'}"

@@ -62,6 +62,7 @@ class VmInfo:
     boot_seconds: float | None = None
     ssh_ready_seconds: float | None = None
     console_tail: list[str] = field(default_factory=list)
+    fitted: list[str] = field(default_factory=list)  # template parts --drop-unusable left out or fitted (create)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)

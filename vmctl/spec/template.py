@@ -4,6 +4,8 @@ policy.devices (placement) and ops.preflight (host resources). No lxml here."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -40,6 +42,59 @@ class Unusable:
     reason: str
     path: str       # an ElementPath from <domain> that selects exactly this element
     replace_with_pty: bool = False  # a serial port 0 that is not a pty becomes one when dropped
+    fit: str = "drop"  # what --drop-unusable does: drop, unpin, unpin-attr, loopback, no-tls (see FITS)
+    fix: str = ""      # how the user fixes the template instead (for the refusal's hint)
+
+    @property
+    def done(self) -> str:
+        """What --drop-unusable did to it, for notes: 'dropped', 'made a pty', ..."""
+        return FITS["pty" if self.replace_with_pty else self.fit]
+
+
+    @property
+    def summary(self) -> str:
+        """What --drop-unusable does to this kind of part, for the refusal's hint."""
+        return FIT_SUMMARY["pty" if self.replace_with_pty else self.fit]
+
+
+FITS = {"drop": "dropped", "pty": "made a pty", "unpin": "dropped", "unpin-attr": "cpuset dropped",
+        "loopback": "made to listen on 127.0.0.1", "no-tls": "SPICE TLS dropped"}
+FIT_SUMMARY = {"drop": "those parts left out", "pty": "serial port 0 made a pty", "unpin": "that pinning dropped",
+               "unpin-attr": "that pinning dropped", "loopback": "graphics on 127.0.0.1",
+               "no-tls": "SPICE without TLS"}
+
+
+@dataclass(frozen=True)
+class HostTie:
+    """A part of a template tied to one host, like a MAC: host CPUs or NUMA nodes it pins
+    to, an address it listens on, the daemon's SPICE TLS set-up, a server it connects
+    to at start. Kept where the host has it; otherwise refused, or fitted on request."""
+
+    kind: str       # cpus, nodes, listen, spice-tls, connect
+    element: str    # for messages: "<vcpupin vcpu='1' cpuset='63'>"
+    value: str      # a cpuset/nodeset; an address; "tcp:HOST:PORT", "unix:PATH", "unix-file:PATH"; "" for spice-tls
+    path: str       # an ElementPath from <domain> that selects exactly this element
+    fit: str        # what --drop-unusable does to it (a key of FITS)
+
+
+def _unknown_tls() -> tuple[bool | None, str]:
+    return None, "not asked"
+
+
+@dataclass(frozen=True)
+class HostView:
+    """What pre-flight knows of the host a VM is made on, None where it cannot know:
+    its CPUs and NUMA nodes (libvirt's capabilities), whether the daemon has SPICE TLS
+    on (asked of libvirt), and, where the host is this machine, its addresses and the
+    servers listening on it."""
+
+    local: bool = True
+    cpus: frozenset[int] | None = None
+    nodes: frozenset[int] | None = None
+    spice_tls: Callable[[], tuple[bool | None, str]] = _unknown_tls  # (on?, what the daemon said)
+    has_address: Callable[[str], bool | None] = lambda address: None
+    listening: Callable[[str, str], bool | None] = lambda kind, target: None  # ("tcp", "H:P") / ("unix", PATH)
+    exists: Callable[[str], bool | None] = lambda path: None  # a file (a UNIX socket) is there
 
 
 @dataclass(frozen=True)
@@ -61,6 +116,7 @@ class TemplateFacts:
     serial0: str | None = None        # type of the serial device at port 0, None if there is none
     needs: tuple[HostNeed, ...] = ()
     unusable: tuple[Unusable, ...] = field(default=())
+    ties: tuple[HostTie, ...] = ()    # checked against the host by policy.hostfit
 
     @property
     def family(self) -> str:
@@ -75,3 +131,14 @@ class TemplateFacts:
     @property
     def has_ide(self) -> bool:
         return self.family == "pc"
+
+
+def is_anywhere_or_loopback(address: str) -> bool:
+    """0.0.0.0, ::, 127.0.0.0/8, ::1 or 'localhost': every host has it."""
+    if address == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_unspecified

@@ -109,3 +109,20 @@ class Host:
 def capabilities_xml(host: Host) -> str:
     with libvirt_errors("read host capabilities"):
         return host.conn.getCapabilities()
+
+
+SPICE_TLS_OFF = "TLS is disabled in qemu.conf"
+
+
+def spice_tls_enabled(host: Host) -> tuple[bool | None, str]:
+    """Whether the libvirt daemon has SPICE TLS on (spice_tls in its qemu.conf, which may
+    be on another machine), as the daemon says when it builds (never starts) a probe
+    domain with a TLS port: (True|False, ""), or (None, its message) when it cannot say."""
+    from vmctl.libvirtxml.hostties import spice_tls_probe_xml
+
+    try:
+        host.conn.domainXMLToNative("qemu-argv", spice_tls_probe_xml(), 0)
+    except libvirt.libvirtError as exc:
+        text = (exc.get_error_message() or str(exc)).strip()
+        return (False, text) if SPICE_TLS_OFF in text else (None, text)
+    return True, ""

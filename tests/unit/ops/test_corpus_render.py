@@ -15,18 +15,23 @@ from vmctl.policy.accel import AccelDecision
 from vmctl.spec.domain import Accel
 from vmctl.spec.image import placeholder_image
 from vmctl.spec.request import CreateRequest
+from vmctl.spec.template import HostView
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "templates"
 POOL = "/var/lib/vmctl/pool"
 UUID = "0c1f3f0a-6a53-4b8e-9d5c-1b1f7f0e9a01"
 NEEDS_DROP = {"extra-disks-q35.xml", "hostdev-passthrough-q35.xml", "rbd-iscsi-q35.xml",
-              "serial-file-hostdev-pc.xml"}
+              "serial-file-hostdev-pc.xml", "virt-manager-pinned-remote-display-q35.xml"}
+# A small host, as the template pre-flight sees it: 2 CPUs, one NUMA node, loopback only,
+# SPICE TLS off, no servers listening.
+HOST = HostView(local=True, cpus=frozenset({0, 1}), nodes=frozenset({0}), spice_tls=lambda: (False, ""),
+                has_address=lambda address: False, listening=lambda kind, target: False)
 NOT_RENDERED = {"aarch64-virt.xml"}  # refused by placement (and before that by the host check)
 
 
 def render(name: str) -> str:
     template = load_template(str(CORPUS / name))
-    prepared = prepare_template(template, drop=name in NEEDS_DROP)
+    prepared = prepare_template(template, drop=name in NEEDS_DROP, host=HOST)
     request = CreateRequest(f"g-{Path(name).stem}"[:60], image="tinydisk", template=str(CORPUS / name))
     spec = resolve_spec(request, placeholder_image("tinydisk", POOL, direct=False), template, prepared.facts,
                         AccelDecision(Accel.TCG, False, False, "tests"), None, POOL, mac="52:54:00:12:34:56", vm_uuid=UUID,
@@ -52,3 +57,14 @@ def test_placement_fits_the_machine():
 def test_aarch64_is_refused_by_placement():
     with pytest.raises(InvalidInput, match="x86 'pc'"):
         render("aarch64-virt.xml")
+
+
+def test_host_tied_parts_are_refused_on_a_host_without_them():
+    template = load_template(str(CORPUS / "virt-manager-pinned-remote-display-q35.xml"))
+    with pytest.raises(InvalidInput, match="pins to CPUs this host does not have") as caught:
+        prepare_template(template, host=HOST)
+    assert caught.value.message.count(": connects at start to a server") == 2
+    fitted = render("virt-manager-pinned-remote-display-q35.xml")
+    assert "cputune" not in fitted and "numatune" not in fitted and "cpuset" not in fitted
+    assert fitted.count('<listen type="address" address="127.0.0.1"/>') == 2 and "10.1.2.3" not in fitted
+    assert 'mode="secure"' not in fitted and 'type="tcp"' not in fitted and "vmctl-corpus-absent" not in fitted

@@ -57,10 +57,12 @@ def import_(
     uuid, MACs, ports, labels, NVRAM path dropped; cdroms emptied)."""
     prepared = api().import_template(file, name, drop_unusable=drop_unusable, replace=replace)
     dropped = [f"{u.element}: {u.reason}" for u in prepared.dropped]
+    done = [u.done for u in prepared.dropped]
     if json_out:
-        emit_json({**prepared.template.to_dict(), "machine": prepared.facts.machine, "dropped": dropped})
+        emit_json({**prepared.template.to_dict(), "machine": prepared.facts.machine, "dropped": dropped,
+                   "fitted": [f"{how}: {item}" for how, item in zip(done, dropped)]})
         return
     line(f"imported template {name} ({prepared.facts.machine}, {'UEFI' if prepared.facts.efi else 'BIOS'}) "
          f"at {prepared.template.path}")
-    for item in dropped:
-        line(f"  dropped {item}")
+    for how, item in zip(done, dropped):
+        line(f"  {how}: {item}")
