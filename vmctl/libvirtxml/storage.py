@@ -54,6 +54,7 @@ class VolumeFacts:
     backing_path: str | None
     backing_format: str = ""
     ctime: str = ""  # change time (ns): the same file seen through two hosts has the same one
+    mtime: float | None = None  # last write of its bytes (libvirt reports no birth time: btime 0)
 
 
 def parse_volume(xml: str) -> VolumeFacts:
@@ -69,6 +70,7 @@ def parse_volume(xml: str) -> VolumeFacts:
         backing_format=(root.find("backingStore/format").get("type", "")
                         if root.find("backingStore/format") is not None else ""),
         ctime=root.findtext("target/timestamps/ctime", ""),
+        mtime=float(root.findtext("target/timestamps/mtime") or 0) or None,
     )
 
 

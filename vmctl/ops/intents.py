@@ -21,14 +21,15 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.process import me, process_start
 from vmctl.policy.liveness import HEARTBEAT_INTERVAL, owner_alive
 from vmctl.spec.intent import IntentRecord, Item
+from vmctl.spec import volumes
 from vmctl.virt.storage import Pool
 
-SUFFIX = ".intent.json"
+SUFFIX = volumes.INTENT_SUFFIX
 RECORD_BYTES = 16384
 
 
 def record_volume(target: str) -> str:
-    return f"{target}{SUFFIX}"
+    return volumes.intent_volume(target)
 
 
 def read_record(pool: Pool, target: str) -> IntentRecord | None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from vmctl.errors import NotFound, VmctlError
 from vmctl.ops.intents import is_alive, list_records, read_record, record_volume
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord, Item
+from vmctl.spec.volumes import intent_target
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
@@ -142,7 +143,7 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
 def sweep(host: Host, pool: Pool) -> list[RepairFinding]:
     """Finish or undo every dead operation in the pool (run by the commands that change
     it, before they start): one listing of volume names when there is none."""
-    if not any(name.endswith(".intent.json") for name in pool.volume_names()):
+    if not any(intent_target(name) is not None for name in pool.volume_names()):
         return []
     return [f for f in repair(host, pool) if f.done]
 

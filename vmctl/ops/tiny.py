@@ -13,32 +13,62 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from vmctl.errors import Conflict, NotFound, VmctlError
 from vmctl.ops.images import ImageStore
 from vmctl.spec.image import TINY, Image
+from vmctl.spec.volumes import build_image_name, is_build_of
 from vmctl.virt.domains import DomainRecord
 
 BOOT_MARKER = r"vmctl-guest: boot-finished"
 
 
 def build_name(recipe: str) -> str:
-    return f"{TINY}-{recipe[:8]}"
+    return build_image_name(TINY, recipe)
 
 
-def retired_builds(store: ImageStore) -> list[str]:
-    """Builds of tiny other than the one ``tiny`` points at."""
-    current = store.get(TINY).recipe_id if store.exists(TINY) else ""
-    return [n for n in store.names() if n.startswith(f"{TINY}-") and n != build_name(current or "-")]
+def builds_of(store: ImageStore, kind: str) -> list[str]:
+    """The images that are builds of ``kind`` (tiny, tinydisk): recognised by the recipe
+    id their description records, which `vmctl image import` never writes, so a
+    user's ``tiny-debian`` is never taken for one. A description that cannot be read
+    is nobody's build."""
+    found = []
+    for name in store.names():
+        if not name.startswith(f"{kind}-"):
+            continue
+        try:
+            image = store.get(name)
+        except (VmctlError, ValueError, TypeError):
+            continue
+        if is_build_of(kind, image.name, image.recipe_id) and name == image.name:
+            found.append(name)
+    return found
+
+
+def retired_builds(store: ImageStore, kind: str = TINY) -> list[str]:
+    """Builds of ``kind`` other than the one its description (``tiny``) points at."""
+    current = store.get(kind).recipe_id if store.exists(kind) else ""
+    return [n for n in builds_of(store, kind) if not (current and n == build_image_name(kind, current))]
 
 
 def unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
     return [name for name in retired_builds(store) if not store.users(store.get(name), domains)]
 
 
-def remove_unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
-    removed = unused_builds(store, domains)
-    for name in removed:
-        store.remove(name, domains)
+def remove_unused_builds(store: ImageStore, domains: list[DomainRecord], kind: str = TINY) -> list[str]:
+    """Remove the retired builds no VM uses; returns those removed. One that a VM on
+    another known host uses, or whose volumes are not the recorded ones, stays."""
+    removed = []
+    for name in unused_builds(store, domains) if kind == TINY else retired_unused(store, domains, kind):
+        try:
+            store.remove(name, domains)
+        except (Conflict, NotFound):
+            continue
+        removed.append(name)
     return removed
+
+
+def retired_unused(store: ImageStore, domains: list[DomainRecord], kind: str) -> list[str]:
+    return [n for n in retired_builds(store, kind) if not store.users(store.get(n), domains)]
 
 
 def ensure_tiny(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,
