@@ -4,7 +4,9 @@ imported as ``tiny-<recipe>``; the description ``tiny`` points at the newest bui
 A new recipe installs next to the old build: VMs made from an old build keep their
 disks' backing file and kernel (their domains name the volumes by path), so they
 keep working. A build no VM uses any more is removed right away, or later by
-``vmctl image rm tiny-<recipe>`` or ``vmctl repair``.
+``vmctl image build tiny``, ``vmctl image rm tiny-<recipe>`` or ``vmctl repair``.
+Builds are recognised by the recipe id their description records, never by the
+``tiny-`` prefix alone: a user's image ``tiny-debian`` is not a build.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def ensure_tiny(store: ImageStore, domains: list[DomainRecord], *, cache_root: P
     wanted = recipe_id()
     current = store.get(TINY) if store.exists(TINY) else None
     if current is not None and current.recipe_id == wanted:
+        remove_unused_builds(store, domains)  # builds an earlier run left (a VM used them then)
         return current, False
     if current is not None and not store.exists(build_name(current.recipe_id or "unknown")):
         # A build from before versioned names: keep a description of it under its own name.
