@@ -21,9 +21,9 @@ from vmctl.virt.storage import Pool
 POOL = '<pool type="dir"><name>vmctl</name><target><path>/vmctl-pool</path></target></pool>'
 
 
-def domain_xml(name: str, *disks: str) -> str:
+def domain_xml(name: str, *disks: str, uuid: str | None = None) -> str:
     spec = DomainSpec(
-        name=name, accel=Accel.TCG, disks=tuple(DiskSpec(d, target=f"vd{chr(97 + i)}") for i, d in enumerate(disks)),
+        name=name, uuid=uuid, accel=Accel.TCG, disks=tuple(DiskSpec(d, target=f"vd{chr(97 + i)}") for i, d in enumerate(disks)),
         nics=(NicSpec(ssh_port=10100),), boot=DirectBoot("/k", "/i", "console=ttyS0"),
         meta=VmMeta(image="tiny", template="linux-direct", accel_reason="test", ssh_port=10100,
                     volumes=tuple(Path(d).name for d in disks)),
@@ -107,6 +107,30 @@ def test_remove_volume_safely(host, pool, other_host):
     assert not pool.has_volume("free.qcow2")
     assert remove_volume_safely(host, pool, "free.qcow2") is False  # already gone
     assert remove_volume_safely(host, pool, "web1-vda.qcow2")  # nobody on the hosts asked about uses it
+
+
+def test_remove_volume_safely_besides_the_domain_the_record_removes(host, pool):
+    """A dead delete's record lists the domain, then its volumes; repair goes newest first."""
+    domains.define(host, domain_xml("web1", "/vmctl-pool/web1-vda.qcow2"))
+    with pytest.raises(Conflict, match="used by VM web1"):
+        remove_volume_safely(host, pool, "web1-vda.qcow2")
+    assert remove_volume_safely(host, pool, "web1-vda.qcow2", besides="web1")
+
+
+def test_a_snapshot_that_names_a_disk_is_a_user(host, pool):
+    """A domain whose snapshot (the definition it keeps) names web1's disk, though its
+    current definition no longer does."""
+    from vmctl.libvirtxml.snapshot import snapshot_xml
+    from vmctl.virt import snapshots
+
+    domains.define(host, domain_xml("web1", "/vmctl-pool/web1-vda.qcow2"))
+    db = domains.define(host, domain_xml("db", "/vmctl-pool/web1-vda.qcow2"))
+    snapshots.create(db, snapshot_xml("s1", memory=False, disks={"vda": "internal"}))
+    domains.define(host, domain_xml("db", "/vmctl-pool/free.qcow2", uuid=db.uuid))
+    assert "web1-vda" not in domains.lookup(host, "db").xml()
+    with pytest.raises(Conflict, match="web1-vda.qcow2 is used by VM db"):
+        delete_vm(host, pool, "web1")
+    assert domains.exists(host, "web1") and pool.has_volume("web1-vda.qcow2")
 
 
 def test_check_removable_names_every_user(host, pool):

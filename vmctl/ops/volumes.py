@@ -107,15 +107,17 @@ def check_removable(host: Host, pool: Pool, volumes: Sequence[str], *, besides: 
 
 
 def remove_volume_safely(host: Host, pool: Pool, name: str, *, expect: Expected | None = None,
-                         hosts: Sequence[str] = ()) -> bool:
+                         hosts: Sequence[str] = (), besides: str | None = None) -> bool:
     """Remove volume ``name`` when nothing on a known host uses it and it is the one
     recorded; False when it is already gone; Conflict (nothing removed) otherwise.
-    For repair's "volume" items (ops.repair.remove_item)."""
+    For repair's "volume" items (ops.repair.remove_item): ``hosts`` the record's peer
+    (once it is trusted), ``besides`` the domain on this host the same record removes
+    (a dead delete's VM, whose items are undone volumes first)."""
     try:
         pool.volume(name)
     except NotFound:
         return False
-    check_removable(host, pool, [name], expect={name: expect} if expect else None, hosts=hosts,
+    check_removable(host, pool, [name], besides=besides, expect={name: expect} if expect else None, hosts=hosts,
                     what=f"remove volume {name}")
     try:
         pool.delete_volume(name)
