@@ -23,7 +23,8 @@ POOL = '<pool type="dir"><name>vmctl</name><target><path>/vmctl-pool</path></tar
 
 def domain_xml(name: str, *disks: str, uuid: str | None = None) -> str:
     spec = DomainSpec(
-        name=name, uuid=uuid, accel=Accel.TCG, disks=tuple(DiskSpec(d, target=f"vd{chr(97 + i)}") for i, d in enumerate(disks)),
+        name=name, uuid=uuid, accel=Accel.TCG,
+        disks=tuple(DiskSpec(d, target=f"vd{chr(97 + i)}") for i, d in enumerate(disks)),
         nics=(NicSpec(ssh_port=10100),), boot=DirectBoot("/k", "/i", "console=ttyS0"),
         meta=VmMeta(image="tiny", template="linux-direct", accel_reason="test", ssh_port=10100,
                     volumes=tuple(Path(d).name for d in disks)),

@@ -40,7 +40,7 @@ from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
 from vmctl.ops.resolve import random_mac
-from vmctl.spec import volumes
+from vmctl.spec.volumes import clean_seed_volume, disk_volume, restored_boot_volume
 from vmctl.ops.vms import used_ssh_ports
 from vmctl.policy.ports import pick_ssh_port
 from vmctl.spec.names import check_name
@@ -201,7 +201,7 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
         sources, volumes = {}, []
         for file, entry in sorted(disks.items()):
             suffix = "iso" if entry["device"] == "cdrom" else "qcow2"
-            volume = volumes.disk_volume(new, str(entry["target"])) if suffix == "qcow2" else volumes.clean_seed_volume(new)
+            volume = disk_volume(new, str(entry["target"])) if suffix == "qcow2" else clean_seed_volume(new)
             if pool.has_volume(volume):
                 raise Conflict(f"volume {volume} exists already in pool {pool.name}", hint=f"see `vmctl repair {new}`")
             say(f"uploading {file} as {volume}")
@@ -214,7 +214,7 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
         boot_files = {}
         for role in ("kernel", "initrd"):  # direct kernel boot: the VM's own copies
             if role in manifest["files"]:
-                volume = volumes.restored_boot_volume(new, role)
+                volume = restored_boot_volume(new, role)
                 op.will("volume", volume)
                 created = pool.create_volume(volume_xml(volume, (src / role).stat().st_size, "raw", mode="0444"))
                 op.on_undo(pool.delete_volume, volume)

@@ -18,7 +18,7 @@ import json
 from vmctl.errors import Conflict, NotFound
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.libvirtxml.storage import volume_xml
-from vmctl.spec import volumes
+from vmctl.spec.volumes import carry_volume as _carry_volume
 from vmctl.virt import domains, snapshots
 from vmctl.virt.domains import Domain
 from vmctl.virt.host import Host
@@ -26,7 +26,7 @@ from vmctl.virt.storage import Pool
 
 
 def carry_volume(name: str) -> str:
-    return volumes.carry_volume(name)
+    return _carry_volume(name)
 
 
 def check_can_travel(dom: Domain, *, copy: bool) -> int:

@@ -24,7 +24,7 @@ from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
 from vmctl.ops.volumes import check_removable
 from vmctl.policy.ownership import Expected
-from vmctl.spec import volumes
+from vmctl.spec.volumes import IMAGE_DESCRIPTION_SUFFIX, image_lock, image_of_description, image_volume
 from vmctl.spec.image import CLOUD_INIT_MARKER, TINY, Image
 from vmctl.spec.names import check_name
 from vmctl.spec.units import format_size
@@ -32,10 +32,9 @@ from vmctl.virt.domains import DomainRecord
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
-BASE = volumes.BASE
-JSON_SUFFIX = volumes.IMAGE_DESCRIPTION_SUFFIX
-volume_name = volumes.image_volume  # (image, suffix): NAME.base.SUFFIX
-lock_name = volumes.image_lock      # images and VMs share the pool: an image's lock has a name no VM can have
+JSON_SUFFIX = IMAGE_DESCRIPTION_SUFFIX
+volume_name = image_volume  # (image, suffix): NAME.base.SUFFIX
+lock_name = image_lock      # images and VMs share the pool: an image's lock has a name no VM can have
 
 
 class ImageStore:
@@ -44,7 +43,7 @@ class ImageStore:
         self.pool = pool
 
     def names(self) -> list[str]:
-        return sorted(image for n in self.pool.volume_names() if (image := volumes.image_of_description(n)))
+        return sorted(image for n in self.pool.volume_names() if (image := image_of_description(n)))
 
     def list(self) -> list[Image]:
         return [self.get(n) for n in self.names()]

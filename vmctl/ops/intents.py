@@ -21,15 +21,15 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.process import me, process_start
 from vmctl.policy.liveness import HEARTBEAT_INTERVAL, owner_alive
 from vmctl.spec.intent import IntentRecord, Item
-from vmctl.spec import volumes
+from vmctl.spec.volumes import INTENT_SUFFIX, intent_volume
 from vmctl.virt.storage import Pool
 
-SUFFIX = volumes.INTENT_SUFFIX
+SUFFIX = INTENT_SUFFIX
 RECORD_BYTES = 16384
 
 
 def record_volume(target: str) -> str:
-    return volumes.intent_volume(target)
+    return intent_volume(target)
 
 
 def read_record(pool: Pool, target: str) -> IntentRecord | None:
