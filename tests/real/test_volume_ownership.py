@@ -155,3 +155,31 @@ def test_user_image_named_tiny_something_survives_build_and_repair(api: Vmctl, o
     assert {"tiny", "tiny-debian"} <= listed and f"tiny-{retired[:8]}" not in listed
     with Vmctl(pool=own_pool["VMCTL_POOL"], pool_path=own_pool["VMCTL_POOL_PATH"]) as v:
         assert v.images.get("tiny-debian").path.endswith("/tiny-debian.base.qcow2")
+
+
+def test_image_rm_refuses_volumes_that_are_not_the_recorded_ones(api: Vmctl, own_pool, tmp_path: Path):
+    """A volume put in the place of an image's disk (same name) is not removed by
+    `image rm`: its size differs from the recorded one, or it was written after the
+    image's description (the stamp: policy.ownership.Expected)."""
+    from vmctl.libvirtxml.storage import volume_xml
+
+    src = tmp_path / "small.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(src), "16M"], check=True, timeout=60)
+    for image in ("t-other-size", "t-same-size"):
+        assert vmctl("image", "import", str(src), "--name", image, **own_pool).returncode == 0
+    with Vmctl(pool=own_pool["VMCTL_POOL"], pool_path=own_pool["VMCTL_POOL_PATH"]) as v:
+        pool = v.pools.ensure()
+        for image, size in (("t-other-size", 32 << 20), ("t-same-size", 16 << 20)):
+            pool.delete_volume(f"{image}.base.qcow2")
+            pool.create_volume(volume_xml(f"{image}.base.qcow2", size, "qcow2"))
+
+    done = vmctl("image", "rm", "t-other-size", **own_pool)
+    assert done.returncode != 0
+    assert "not the volume vmctl recorded (t-other-size.base.qcow2: its size is 33554432 bytes, the record says " \
+           "16777216)" in done.stderr and "nothing was changed" in done.stderr
+    done = vmctl("image", "rm", "t-same-size", **own_pool)
+    assert done.returncode != 0
+    assert "t-same-size.base.qcow2: it was written after vmctl recorded it" in done.stderr
+    with Vmctl(pool=own_pool["VMCTL_POOL"], pool_path=own_pool["VMCTL_POOL_PATH"]) as v:
+        names = set(v.pools.ensure().volume_names())
+    assert {f"{i}.base.{s}" for i in ("t-other-size", "t-same-size") for s in ("json", "qcow2")} <= names
