@@ -40,7 +40,7 @@ from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
 from vmctl.ops.resolve import random_mac
-from vmctl.spec.volumes import clean_seed_volume, disk_volume, restored_boot_volume
+from vmctl.spec.volumes import PARTIAL_MARK, clean_seed_volume, disk_volume, restored_boot_volume, staged_backup_file
 from vmctl.ops.vms import used_ssh_ports
 from vmctl.policy.ports import pick_ssh_port
 from vmctl.spec.names import check_name
@@ -89,11 +89,11 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
         dom = domains.lookup(host, name)
         facts = parse_domain(dom.xml(inactive=True))
         running = dom.state() in ("running", "paused")
-        partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+        partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}{PARTIAL_MARK}", dir=dest.parent))
         op.will("partial", str(partial))  # a killed backup's repair removes it
         # QEMU writes a push backup where it can reach (the user's directory may be closed to
         # it): next to the VM's disks in the pool, then the copy moves into the backup.
-        staged = {d.target: Path(pool.path) / f".{name}.partial-{secrets.token_hex(4)}-{d.target}.qcow2"
+        staged = {d.target: Path(pool.path) / staged_backup_file(name, secrets.token_hex(4), d.target)
                   for d in facts.disks if d.path and d.device != "cdrom"}
         for path in staged.values():
             op.will("partial", str(path))

@@ -16,7 +16,7 @@ from datetime import datetime
 from vmctl.errors import NotFound, VmctlError
 from vmctl.ops.intents import is_alive, list_records, read_record, record_volume
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord, Item
-from vmctl.spec.volumes import intent_target
+from vmctl.spec.volumes import intent_target, is_partial
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
@@ -64,7 +64,7 @@ def remove_item(host: Host, pool: Pool, item: Item) -> bool:
         from pathlib import Path
 
         path = Path(item.name)
-        if ".partial-" not in path.name or not (path.is_dir() or path.is_file()) or path.is_symlink():
+        if not is_partial(path.name) or not (path.is_dir() or path.is_file()) or path.is_symlink():
             return False
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

@@ -25,6 +25,7 @@ IMAGE_DESCRIPTION_SUFFIX = f"{BASE}.json"
 INTENT_SUFFIX = ".intent.json"
 CARRY_SUFFIX = ".snapshots.json"
 IMAGE_LOCK_PREFIX = "image:"
+PARTIAL_MARK = ".partial-"
 
 
 # --- VMs -----------------------------------------------------------------------
@@ -50,6 +51,18 @@ def overlay_volume(vm: str, target: str, snapshot: str) -> str:
 def restored_boot_volume(vm: str, role: str) -> str:
     """A restored VM's own copy of its kernel (``role`` "kernel") or initrd."""
     return f"{vm}.{'vmlinuz' if role == 'kernel' else 'initrd'}"
+
+
+def staged_backup_file(vm: str, token: str, target: str) -> str:
+    """A push backup's file for disk ``target`` while QEMU writes it, next to the VM's
+    disks in the pool (hidden, not a volume vmctl lists; repair removes it by its
+    ``.partial-`` mark)."""
+    return f".{vm}{PARTIAL_MARK}{token}-{target}.qcow2"
+
+
+def is_partial(file_name: str) -> bool:
+    """A killed backup's unfinished file or directory (staged file, backup directory)."""
+    return PARTIAL_MARK in file_name
 
 
 def is_legacy_vm_volume(vm: str, volume: str) -> bool:

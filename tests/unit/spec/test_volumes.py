@@ -43,6 +43,12 @@ def test_builds_are_recognised_by_their_recorded_recipe_id_not_their_prefix():
     assert not v.is_build_of("tiny", "tinydisk-4b0c6b74", recipe)  # tinydisk's builds are not tiny's
 
 
+def test_backup_partial_files():
+    assert v.staged_backup_file("web1", "ab12cd34", "vda") == ".web1.partial-ab12cd34-vda.qcow2"
+    assert v.is_partial(v.staged_backup_file("web1", "ab12cd34", "vda")) and v.is_partial(".bk.partial-x1y2")
+    assert not v.is_partial("web1-vda.qcow2")
+
+
 def test_legacy_vm_volumes_exclude_images_and_other_vms():
     assert v.is_legacy_vm_volume("web1", "web1-vda.qcow2")
     assert not v.is_legacy_vm_volume("web1", "web1.intent.json")
