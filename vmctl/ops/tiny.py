@@ -52,25 +52,22 @@ def retired_builds(store: ImageStore, kind: str = TINY) -> list[str]:
     return [n for n in builds_of(store, kind) if not (current and n == build_image_name(kind, current))]
 
 
-def unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
-    return [name for name in retired_builds(store) if not store.users(store.get(name), domains)]
+def unused_builds(store: ImageStore, domains: list[DomainRecord], kind: str = TINY) -> list[str]:
+    """Retired builds of ``kind`` that no VM (of ``domains``) uses."""
+    return [name for name in retired_builds(store, kind) if not store.users(store.get(name), domains)]
 
 
 def remove_unused_builds(store: ImageStore, domains: list[DomainRecord], kind: str = TINY) -> list[str]:
     """Remove the retired builds no VM uses; returns those removed. One that a VM on
     another known host uses, or whose volumes are not the recorded ones, stays."""
     removed = []
-    for name in unused_builds(store, domains) if kind == TINY else retired_unused(store, domains, kind):
+    for name in unused_builds(store, domains, kind):
         try:
             store.remove(name, domains)
         except (Conflict, NotFound):
             continue
         removed.append(name)
     return removed
-
-
-def retired_unused(store: ImageStore, domains: list[DomainRecord], kind: str) -> list[str]:
-    return [n for n in retired_builds(store, kind) if not store.users(store.get(n), domains)]
 
 
 def ensure_tiny(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,

@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from vmctl.ops.images import ImageStore
-from vmctl.ops.tiny import BOOT_MARKER, ensure_tiny, remove_unused_builds, retired_unused
+from vmctl.ops import tiny
+from vmctl.ops.tiny import BOOT_MARKER, ensure_tiny, remove_unused_builds
 from vmctl.spec.volumes import build_image_name
 from vmctl.spec.image import Image
 from vmctl.virt.domains import DomainRecord
@@ -23,7 +24,7 @@ def build_name(recipe: str) -> str:
 
 def unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
     """Retired builds of tinydisk (by recorded recipe id, see ops.tiny.builds_of) no VM uses."""
-    return retired_unused(store, domains, TINYDISK)
+    return tiny.unused_builds(store, domains, TINYDISK)
 
 
 def ensure_tinydisk(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,
