@@ -292,8 +292,10 @@ class Vmctl(GuestApi, SnapshotApi):
     def destroy(self, name: str) -> VmInfo:
         return self.vms.destroy(name)
 
-    def delete(self, name: str) -> list[str]:
-        return self.vms.delete(name)
+    def delete(self, name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
+        """Remove VM ``name`` and the volumes it owns; returns their paths. Volumes a VM
+        on another known host uses (shared storage) stay, and ``on_note`` says why."""
+        return self.vms.delete(name, on_note=on_note)
 
     def repair(self, name: str | None = None, *, dry_run: bool = False) -> "RepairReport":
         """Finish or undo operations whose owner died (all, or ``name``'s); remove builds of

@@ -40,6 +40,7 @@ from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
 from vmctl.ops.resolve import random_mac
+from vmctl.spec.volumes import PARTIAL_MARK, clean_seed_volume, disk_volume, restored_boot_volume, staged_backup_file
 from vmctl.ops.vms import used_ssh_ports
 from vmctl.policy.ports import pick_ssh_port
 from vmctl.spec.names import check_name
@@ -88,11 +89,11 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
         dom = domains.lookup(host, name)
         facts = parse_domain(dom.xml(inactive=True))
         running = dom.state() in ("running", "paused")
-        partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+        partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}{PARTIAL_MARK}", dir=dest.parent))
         op.will("partial", str(partial))  # a killed backup's repair removes it
         # QEMU writes a push backup where it can reach (the user's directory may be closed to
         # it): next to the VM's disks in the pool, then the copy moves into the backup.
-        staged = {d.target: Path(pool.path) / f".{name}.partial-{secrets.token_hex(4)}-{d.target}.qcow2"
+        staged = {d.target: Path(pool.path) / staged_backup_file(name, secrets.token_hex(4), d.target)
                   for d in facts.disks if d.path and d.device != "cdrom"}
         for path in staged.values():
             op.will("partial", str(path))
@@ -200,7 +201,7 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
         sources, volumes = {}, []
         for file, entry in sorted(disks.items()):
             suffix = "iso" if entry["device"] == "cdrom" else "qcow2"
-            volume = f"{new}-{entry['target']}.{suffix}" if suffix == "qcow2" else f"{new}-cidata.iso"
+            volume = disk_volume(new, str(entry["target"])) if suffix == "qcow2" else clean_seed_volume(new)
             if pool.has_volume(volume):
                 raise Conflict(f"volume {volume} exists already in pool {pool.name}", hint=f"see `vmctl repair {new}`")
             say(f"uploading {file} as {volume}")
@@ -213,7 +214,7 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
         boot_files = {}
         for role in ("kernel", "initrd"):  # direct kernel boot: the VM's own copies
             if role in manifest["files"]:
-                volume = f"{new}.{'vmlinuz' if role == 'kernel' else 'initrd'}"
+                volume = restored_boot_volume(new, role)
                 op.will("volume", volume)
                 created = pool.create_volume(volume_xml(volume, (src / role).stat().st_size, "raw", mode="0444"))
                 op.on_undo(pool.delete_volume, volume)

@@ -18,6 +18,7 @@ import json
 from vmctl.errors import Conflict, NotFound
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.libvirtxml.storage import volume_xml
+from vmctl.spec.volumes import carry_volume as _carry_volume
 from vmctl.virt import domains, snapshots
 from vmctl.virt.domains import Domain
 from vmctl.virt.host import Host
@@ -25,7 +26,7 @@ from vmctl.virt.storage import Pool
 
 
 def carry_volume(name: str) -> str:
-    return f"{name}.snapshots.json"
+    return _carry_volume(name)
 
 
 def check_can_travel(dom: Domain, *, copy: bool) -> int:

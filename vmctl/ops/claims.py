@@ -13,23 +13,18 @@ every older one.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vmctl.errors import Busy, Conflict, NotFound, OperationFailed
 from vmctl.ops.intents import create_record_volume, is_alive, new_record, read_record, read_volume_record
 from vmctl.spec.intent import IntentRecord
+from vmctl.spec.volumes import claim_number, claim_volume
 from vmctl.virt.storage import Pool
 
 
-def claim_volume(target: str, number: int) -> str:
-    return f"{target}.intent-claim-{number}.json"
-
-
 def claim_numbers(pool: Pool, target: str) -> list[int]:
-    pattern = re.compile(re.escape(target) + r"\.intent-claim-(\d{1,9})\.json")
-    return sorted(int(m.group(1)) for name in pool.volume_names() if (m := pattern.fullmatch(name)))
+    return sorted(n for name in pool.volume_names() if (n := claim_number(target, name)) is not None)
 
 
 @contextmanager

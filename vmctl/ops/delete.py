@@ -4,12 +4,16 @@ create) is cleaned up too."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from vmctl.errors import Conflict, NotFound
 from vmctl.libvirtxml.facts import DomainFacts, parse_domain
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
+from vmctl.ops.volumes import all_refs
+from vmctl.policy.ownership import Use, delete_decision, describe_users, users
+from vmctl.spec.volumes import is_legacy_vm_volume
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
@@ -24,31 +28,29 @@ def own_volumes(facts: DomainFacts, pool: Pool, name: str) -> list[str]:
     if not facts.managed:
         return []
     return [Path(d.path).name for d in facts.disks
-            if str(Path(d.path).parent) == pool.path and Path(d.path).name.startswith(f"{name}-")
-            and ".base." not in d.path]
+            if str(Path(d.path).parent) == pool.path and is_legacy_vm_volume(name, Path(d.path).name)]
 
 
-def users_of(host: Host, pool: Pool, volumes: list[str], *, besides: str) -> dict[str, list[str]]:
-    """For each volume, what else uses it: another domain's disk or backing chain, or
-    another volume that backs onto it (an overlay, an external snapshot)."""
+def users_of(host: Host, pool: Pool, volumes: list[str], *, besides: str,
+             hosts: Sequence[str] = ()) -> dict[str, list[Use]]:
+    """For each volume, what else uses it: a domain's disk, backing chain or snapshot on
+    this host or any known host (ops.volumes.known_hosts), or another volume that
+    backs onto it (an overlay, an external snapshot). ``besides``: this host's domain
+    being deleted (the same name on another host is another user)."""
     paths = {f"{pool.path}/{v}": v for v in volumes}
-    used: dict[str, list[str]] = {}
-    for record in domains.list_all(host):
-        if record.name == besides:
-            continue
-        for disk in parse_domain(record.xml).disks:
-            for path in (disk.path, *disk.backing):
-                if path in paths:
-                    used.setdefault(paths[path], []).append(f"VM {record.name}")
-    for vol in pool.volumes():
-        if vol.backing_path in paths and vol.name not in volumes:
-            used.setdefault(paths[vol.backing_path], []).append(f"volume {vol.name} (backed by it)")
-    return used
+    return users(paths, all_refs(host, hosts), [(v.name, v.backing_path) for v in pool.volumes()], besides=besides)
 
 
-def delete_vm(host: Host, pool: Pool, name: str) -> list[str]:
+def delete_vm(host: Host, pool: Pool, name: str, *, hosts: Sequence[str] = (), keep_shared: bool = True,
+              on_note: Callable[[str], None] | None = None) -> list[str]:
     """Power off, undefine, remove the VM's own volumes; returns their paths. A dead
-    operation on the name (say, a killed create) is finished or undone first."""
+    operation on the name (say, a killed create) is finished or undone first.
+
+    Volumes another domain uses are never removed. When only domains on other hosts
+    use them (a definition ``migrate --keep-source`` left on shared storage: the guest
+    runs on the other host from the same disks), the definition goes and the disks
+    stay (``keep_shared``); a user on this host, or an overlay backed by them, makes
+    the delete refuse with nothing changed."""
     with Operation(host, pool, "delete", name, finishes=True) as op:
         repaired = [f"{pool.path}/{o.name}" for o in op.repaired if o.kind == "volume" and o.result == "removed"]
         try:
@@ -59,11 +61,15 @@ def delete_vm(host: Host, pool: Pool, name: str) -> list[str]:
             raise
         facts = parse_domain(dom.xml(inactive=True))
         own = [v for v in own_volumes(facts, pool, name) if pool.has_volume(v)]
-        shared = users_of(host, pool, own, besides=name)
-        if shared:
-            listing = "; ".join(f"{v} is used by {', '.join(u)}" for v, u in sorted(shared.items()))
-            raise Conflict(f"cannot delete {name}: {listing}",
+        shared = users_of(host, pool, own, besides=name, hosts=hosts)
+        refuse, elsewhere = delete_decision(shared, keep_shared=keep_shared)
+        if refuse:
+            raise Conflict(f"cannot delete {name}: {describe_users(refuse)}",
                            hint="delete or flatten what uses those volumes first; nothing was changed")
+        if elsewhere:
+            own = [v for v in own if v not in elsewhere]
+            if on_note is not None:
+                on_note(f"kept the volumes other hosts' VMs use: {describe_users(elsewhere)}")
         op.will("domain", name, dom.uuid)
         for volume in own:
             op.will("volume", volume)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from vmctl.errors import Conflict, InsufficientResources, InvalidInput, NotFound
@@ -21,6 +22,9 @@ from vmctl.local import diskimage
 from vmctl.local.imageheader import HEAD_BYTES, inspect_pool_copy
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
+from vmctl.ops.volumes import check_removable
+from vmctl.policy.ownership import Expected
+from vmctl.spec.volumes import IMAGE_DESCRIPTION_SUFFIX, image_lock, image_of_description, image_volume
 from vmctl.spec.image import CLOUD_INIT_MARKER, TINY, Image
 from vmctl.spec.names import check_name
 from vmctl.spec.units import format_size
@@ -28,17 +32,9 @@ from vmctl.virt.domains import DomainRecord
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
-BASE = ".base"
-JSON_SUFFIX = f"{BASE}.json"
-
-
-def volume_name(image: str, suffix: str) -> str:
-    return f"{image}{BASE}.{suffix}"
-
-
-def lock_name(image: str) -> str:
-    """Images and VMs share the pool: an image's lock has a name no VM can have."""
-    return f"image:{image}"
+JSON_SUFFIX = IMAGE_DESCRIPTION_SUFFIX
+volume_name = image_volume  # (image, suffix): NAME.base.SUFFIX
+lock_name = image_lock      # images and VMs share the pool: an image's lock has a name no VM can have
 
 
 class ImageStore:
@@ -47,7 +43,7 @@ class ImageStore:
         self.pool = pool
 
     def names(self) -> list[str]:
-        return sorted(n[: -len(JSON_SUFFIX)] for n in self.pool.volume_names() if n.endswith(JSON_SUFFIX))
+        return sorted(image for n in self.pool.volume_names() if (image := image_of_description(n)))
 
     def list(self) -> list[Image]:
         return [self.get(n) for n in self.names()]
@@ -122,7 +118,10 @@ class ImageStore:
             self._describe(op, name, image)
             op.commit()
 
-    def remove(self, name: str, domains: list[DomainRecord]) -> Image:
+    def remove(self, name: str, domains: list[DomainRecord], *, hosts: Sequence[str] = ()) -> Image:
+        """Remove image ``name`` (its description, and the volumes no other description
+        names) when no VM on any known host uses them and they are the volumes its
+        description recorded (ops.volumes.check_removable); nothing changes otherwise."""
         image = self.get(name)
         users = self.users(image, domains)
         if users:
@@ -131,14 +130,29 @@ class ImageStore:
         shared = {p for other in self.names() if other != name for p in self._paths(self.get(other))}
         with Operation(self.host, self.pool, "image-rm", lock_name(name), finishes=True) as op:
             # The description goes first: an interrupted removal never leaves a listed, broken image.
-            volumes = [volume_name(name, "json")] + [Path(p).name for p in self._paths(image) if p not in shared]
-            for volume in volumes:
+            names = [volume_name(name, "json")] + [Path(p).name for p in self._paths(image) if p not in shared]
+            check_removable(self.host, self.pool, names, expect=self.recorded(name, image), hosts=hosts,
+                            what=f"remove image {name!r}")
+            for volume in names:
                 op.will("volume", volume)
             checkpoint("image-rm:recorded")
-            for volume in volumes:
+            for volume in names:
                 if self.pool.has_volume(volume):
                     self.pool.delete_volume(volume)
         return image
+
+    def recorded(self, name: str, image: Image) -> dict[str, Expected]:
+        """What the description of ``name`` records about its volumes: their paths, the
+        disk's size, and (stamp) no write after the description itself was written."""
+        try:
+            written = self.pool.volume(volume_name(name, "json")).mtime
+        except NotFound:
+            written = None
+        expect = {}
+        for path in self._paths(image):
+            size = image.virtual_size if path == image.path and image.format in ("qcow2", "raw") else None
+            expect[Path(path).name] = Expected(path, size, written)
+        return expect
 
     def _paths(self, image: Image) -> list[str]:
         return [p for p in (image.path, image.kernel, image.initrd) if p and str(Path(p).parent) == self.pool.path]

@@ -38,11 +38,12 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.process import me, pid_exists, process_start
 from vmctl.policy.liveness import HEARTBEAT_INTERVAL, owner_alive
 from vmctl.spec.intent import IntentRecord, Item, Owner
+from vmctl.spec.volumes import INTENT_SUFFIX, intent_volume, staging_target, staging_volume
 from vmctl.virt.storage import Pool
 
 log = logging.getLogger("vmctl")
 
-SUFFIX = ".intent.json"
+SUFFIX = INTENT_SUFFIX
 SLOT = 16384              # bytes per copy of the record (and its size limit)
 RECORD_BYTES = 2 * SLOT   # two copies
 TORN_GRACE = 30.0         # seconds an unreadable record may still be one being written
@@ -51,11 +52,11 @@ NOBODY = Owner(machine="", boot="", pid=0, start=0, hostname="unknown", user="un
 
 
 def record_volume(target: str) -> str:
-    return f"{target}{SUFFIX}"
+    return intent_volume(target)
 
 
 def stage_volume(target: str, token: str) -> str:
-    return f"{target}.intent-new-{token}.json"
+    return staging_volume(target, token)
 
 
 def encode(record: IntentRecord) -> bytes:
@@ -313,8 +314,7 @@ def sweep_stages(pool: Pool) -> list[str]:
     """Staging volumes of records whose writer died before it removed them."""
     removed = []
     for name in pool.volume_names():
-        head, sep, tail = name.rpartition(".intent-new-")
-        if not sep or not tail.endswith(".json"):
+        if (head := staging_target(name)) is None:
             continue
         try:
             record = read_volume_record(pool, name, head)

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vmctl.errors import NotFound, VmctlError
-from vmctl.libvirtxml.facts import parse_domain
+from vmctl.errors import Conflict, NotFound, VmctlError
 from vmctl.spec.intent import Item
+from vmctl.spec.volumes import is_partial
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
@@ -60,27 +60,18 @@ def remove_item(host: Host, pool: Pool, item: Item) -> ItemOutcome:
     return remover(host, pool, item)
 
 
-def domains_using(host: Host, path: str) -> list[str]:
-    """Domains on ``host`` with ``path`` as a disk or in a disk's backing chain."""
-    users = []
-    for record in domains.list_all(host):
-        if any(path == disk.path or path in disk.backing for disk in parse_domain(record.xml).disks):
-            users.append(record.name)
-    return users
-
-
 @kind("volume")
 def _volume(host: Host, pool: Pool, item: Item) -> ItemOutcome:
-    if not pool.has_volume(item.name):
-        return ItemOutcome("volume", item.name, GONE)
-    users = domains_using(host, f"{pool.path}/{item.name}")
-    if users:  # e.g. an external snapshot's overlay the guest now writes to
-        return ItemOutcome("volume", item.name, KEPT, f"used by {', '.join(users)}")
+    """Removed only while no domain on any known host uses it (as a disk, in a backing
+    chain or a snapshot), e.g. never an external snapshot's overlay the guest now
+    writes to (ops.volumes)."""
+    from vmctl.ops.volumes import remove_volume_safely
+
     try:
-        pool.delete_volume(item.name)
-    except NotFound:
-        return ItemOutcome("volume", item.name, GONE)
-    return ItemOutcome("volume", item.name, REMOVED)
+        removed = remove_volume_safely(host, pool, item.name)
+    except Conflict as exc:
+        return ItemOutcome("volume", item.name, KEPT, exc.message)
+    return ItemOutcome("volume", item.name, REMOVED if removed else GONE)
 
 
 @kind("domain")
@@ -100,7 +91,7 @@ def _domain(host: Host, pool: Pool, item: Item) -> ItemOutcome:
 def _partial(host: Host, pool: Pool, item: Item) -> ItemOutcome:
     """A killed backup's unfinished file or directory (on the machine that ran it)."""
     path = Path(item.name)
-    if ".partial-" not in path.name or path.is_symlink() or not (path.is_dir() or path.is_file()):
+    if not is_partial(path.name) or path.is_symlink() or not (path.is_dir() or path.is_file()):
         return ItemOutcome("partial", item.name, GONE)
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)

@@ -21,6 +21,7 @@ from vmctl.ops.intents import (TORN_OP, delete_if_same, is_alive, list_records, 
                                sweep_stages)
 from vmctl.ops.items import ItemOutcome, remove_item
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord
+from vmctl.spec.volumes import is_record_volume
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
@@ -112,7 +113,7 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
 def sweep(host: Host, pool: Pool) -> list[RepairFinding]:
     """Finish or undo every dead operation in the pool (run by the commands that change
     it, before they start): one listing of volume names when there is none."""
-    if not any(".intent" in name for name in pool.volume_names()):
+    if not any(is_record_volume(name) for name in pool.volume_names()):
         return []
     return [f for f in repair(host, pool) if f.done]
 

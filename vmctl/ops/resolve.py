@@ -17,6 +17,7 @@ from vmctl.spec.image import Image
 from vmctl.spec.names import check_name
 from vmctl.spec.request import CreateRequest
 from vmctl.spec.template import TemplateFacts
+from vmctl.spec.volumes import disk_volume, seed_volume
 from vmctl.ssh.keys import strip_comment
 
 DEFAULT_VCPUS = 1
@@ -28,11 +29,11 @@ def default_template_name(image: Image) -> str:
 
 
 def disk_volume_name(vm: str) -> str:
-    return f"{vm}-vda.qcow2"
+    return disk_volume(vm)
 
 
 def seed_volume_name(vm: str) -> str:
-    return f"{vm}-seed.iso"
+    return seed_volume(vm)
 
 
 def random_mac() -> str:

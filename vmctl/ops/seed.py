@@ -22,12 +22,13 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.operation import Operation
 from vmctl.ops.resolve import seed_volume_name
+from vmctl.spec.volumes import clean_seed_volume
 from vmctl.virt import domains
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
 def clean_seed_volume_name(vm: str) -> str:
-    return f"{vm}-cidata.iso"
+    return clean_seed_volume(vm)
 
 
 def has_secret_seed(volumes: tuple[str, ...], name: str) -> bool:

@@ -32,6 +32,7 @@ from vmctl.ops.operation import Operation
 from vmctl.ops.seed import has_secret_seed
 from vmctl.ops.vms import update_meta
 from vmctl.spec.names import check_name
+from vmctl.spec.volumes import overlay_volume
 from vmctl.virt import domains, snapshots
 from vmctl.virt.domains import Domain
 from vmctl.virt.host import Host
@@ -146,7 +147,7 @@ def plan_disks(dom: Domain, *, disk_only: bool, pool: Pool, snap: str) -> tuple[
             continue
         if disk_only:
             disks[disk.target] = "external"
-            external[disk.target] = f"{pool.path}/{dom.name}-{disk.target}.{snap}.qcow2"
+            external[disk.target] = f"{pool.path}/{overlay_volume(dom.name, disk.target, snap)}"
         elif disk.format != "qcow2":
             raise InvalidInput(f"{dom.name}'s disk {disk.target} is {disk.format or 'not qcow2'}: it cannot hold "
                                "internal snapshots", hint="use --disk-only (external, cannot be reverted here), or "

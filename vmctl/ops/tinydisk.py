@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from vmctl.errors import NotFound
 from vmctl.ops.images import ImageStore
-from vmctl.ops.tiny import BOOT_MARKER, ensure_tiny
+from vmctl.ops import tiny
+from vmctl.ops.tiny import BOOT_MARKER, ensure_tiny, remove_unused_builds
+from vmctl.spec.volumes import build_image_name
 from vmctl.spec.image import Image
 from vmctl.virt.domains import DomainRecord
 
@@ -18,13 +19,12 @@ TINYDISK = "tinydisk"
 
 
 def build_name(recipe: str) -> str:
-    return f"{TINYDISK}-{recipe[:8]}"
+    return build_image_name(TINYDISK, recipe)
 
 
 def unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
-    current = store.get(TINYDISK).recipe_id if store.exists(TINYDISK) else ""
-    return [n for n in store.names() if n.startswith(f"{TINYDISK}-") and n != build_name(current or "-")
-            and not store.users(store.get(n), domains)]
+    """Retired builds of tinydisk (by recorded recipe id, see ops.tiny.builds_of) no VM uses."""
+    return tiny.unused_builds(store, domains, TINYDISK)
 
 
 def ensure_tinydisk(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,
@@ -49,9 +49,5 @@ def ensure_tinydisk(store: ImageStore, domains: list[DomainRecord], *, cache_roo
                                   recipe_id=made.recipe_id)
     image = replace(build, name=TINYDISK)
     store.describe(TINYDISK, image)
-    for old in unused_builds(store, domains):
-        try:
-            store.remove(old, domains)
-        except NotFound:
-            pass
+    remove_unused_builds(store, domains, TINYDISK)
     return image, True

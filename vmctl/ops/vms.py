@@ -14,6 +14,7 @@ from vmctl.errors import Conflict, NotFound, Timeout
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
 from vmctl.spec.names import check_labels, check_name
+from vmctl.spec.volumes import image_of_base_stem
 from vmctl.virt import domains
 from vmctl.virt.domains import Domain, DomainRecord
 from vmctl.virt.storage import volume_by_path
@@ -169,11 +170,12 @@ class Vms:
             domains.lookup(self.host, name).destroy()
         return self.info(name)
 
-    def delete(self, name: str) -> list[str]:
-        """Power off, undefine and remove the VM's own volumes; returns their paths."""
+    def delete(self, name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
+        """Power off, undefine and remove the VM's own volumes; returns their paths.
+        Volumes that VMs on other hosts use stay (``on_note`` says which)."""
         from vmctl.ops.delete import delete_vm
 
-        return delete_vm(self.host, self.pools.ensure(), check_name(name))
+        return delete_vm(self.host, self.pools.ensure(), check_name(name), on_note=on_note)
 
     def update_meta(self, name: str, **changes: object) -> "VmMeta":
         """Change vmctl's metadata of a VM (persistent config, and live if running)."""
@@ -265,4 +267,4 @@ def raise_state(name: str, state: str, action: str) -> None:
 
 def _image_of_volume(volume: str) -> str | None:
     stem, dot, _ext = volume.rpartition(".")
-    return stem[: -len(".base")] if dot and stem.endswith(".base") else None
+    return image_of_base_stem(stem) if dot else None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from vmctl.spec.volumes import image_volume
+
 CLOUD_INIT_MARKER = r"Cloud-init v\. \S+ finished at"
 TINY = "tiny"  # the embedded default guest
 
@@ -35,9 +37,10 @@ class Image:
 
 def placeholder_image(name: str, pool_path: str, *, direct: bool) -> Image:
     """An image description for previews when the real image is not built yet."""
-    base = f"{pool_path}/{name}.base"
+    def path(suffix: str) -> str:
+        return f"{pool_path}/{image_volume(name, suffix)}"
     if direct:
-        return Image(name=name, format="qcow2", path=f"{base}.qcow2", virtual_size=0, boot="direct",
-                     kernel=f"{base}.vmlinuz", initrd=f"{base}.initrd", cmdline="console=ttyS0 root=/dev/vda rw",
+        return Image(name=name, format="qcow2", path=path("qcow2"), virtual_size=0, boot="direct",
+                     kernel=path("vmlinuz"), initrd=path("initrd"), cmdline="console=ttyS0 root=/dev/vda rw",
                      default_user="root")
-    return Image(name=name, format="qcow2", path=f"{base}.qcow2", virtual_size=0)
+    return Image(name=name, format="qcow2", path=path("qcow2"), virtual_size=0)

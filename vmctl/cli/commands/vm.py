@@ -10,7 +10,7 @@ import typer
 from vmctl.api import parse_labels
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
-from vmctl.cli.output import emit_json, line
+from vmctl.cli.output import emit_json, line, note
 from vmctl.cli.state import api
 from vmctl.cli.views import show_vm, show_vms
 from vmctl.errors import InvalidInput
@@ -115,9 +115,12 @@ def destroy(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) 
 @app.command("delete")
 def delete(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
     """Power off and remove a VM and its own volumes (never base images)."""
-    removed = api().delete(name)
+    notes: list[str] = []
+    removed = api().delete(name, on_note=notes.append)
+    for text in notes if not json_out else []:
+        note(f"{name}: {text}")
     if json_out:
-        emit_json({"deleted": name, "volumes": removed})
+        emit_json({"deleted": name, "volumes": removed, **({"notes": notes} if notes else {})})
     elif not quiet:
         line(f"deleted {name}" + (f" and {len(removed)} volume(s)" if removed else ""))
 

@@ -1,0 +1,152 @@
+"""Removing pool volumes safely: never one that a domain on any host vmctl knows of
+still uses, never one that is not the volume vmctl recorded (policy.ownership).
+
+Every removal of a volume goes through :func:`check_removable` (a whole set, as
+delete and image rm do, refusing before anything changes) or
+:func:`remove_volume_safely` (one item, as repair does).
+
+Known hosts (:func:`known_hosts`): this host, the hosts of the lab on this machine
+(local.labhosts), and those the caller names (a migration record's peer that the
+user gave, later an inventory). A known host that does not answer is skipped: it
+cannot be asked, and refusing every delete while a lab host is down would block
+work on this one; the hosts that answered are named in the refusal's context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from vmctl.errors import Conflict, HostError, NotFound, VmctlError
+from vmctl.libvirtxml.facts import parse_domain
+from vmctl.libvirtxml.snapshot import parse_snapshot
+from vmctl.libvirtxml.storage import VolumeFacts
+from vmctl.local.labhosts import lab_hosts
+from vmctl.policy.ownership import Actual, DomainRefs, Expected, describe_users, identity_problem, users
+from vmctl.virt import domains, snapshots
+from vmctl.virt.host import Host
+from vmctl.virt.migrate import host_uuid
+from vmctl.virt.storage import Pool
+
+
+@dataclass(frozen=True)
+class KnownHost:
+    uri: str
+    uuid: str = ""   # libvirt host UUID when known before connecting
+    label: str = ""  # a name for people (lab1, a URI)
+
+
+def known_hosts(extra: Iterable[str] = ()) -> list[KnownHost]:
+    """Hosts besides the one vmctl works on whose domains may use the same storage: the
+    lab's, plus ``extra`` URIs (given by the user or a record's peer the user
+    confirmed). The one place a later inventory adds its hosts."""
+    found = [KnownHost(h.uri, h.uuid, h.name) for h in lab_hosts()]
+    found += [KnownHost(uri, "", uri) for uri in extra if uri]
+    return found
+
+
+def domain_refs(host: Host, *, host_id: str, label: str, this_host: bool) -> list[DomainRefs]:
+    """Every path each domain on ``host`` names: disks, their backing chains, and its
+    snapshots' overlays and saved definitions."""
+    refs = []
+    for record in domains.list_all(host):
+        paths: set[str] = set()
+        for xml in (record.xml, *_inactive_xml(host, record.name)):
+            paths |= {p for d in parse_domain(xml).disks for p in (d.path, *d.backing) if p}
+        for snap_xml in _snapshot_xmls(host, record.name):
+            snap = parse_snapshot(snap_xml)
+            paths |= set(snap.external_files.values())
+            if snap.domain_xml:
+                paths |= {p for d in parse_domain(snap.domain_xml).disks for p in (d.path, *d.backing) if p}
+        refs.append(DomainRefs(host_id, label, record.name, frozenset(paths), this_host))
+    return refs
+
+
+def all_refs(host: Host, hosts: Sequence[str] = ()) -> list[DomainRefs]:
+    """Domain references on this host and on every known host that answers (each host
+    once, by its libvirt UUID)."""
+    here = host_uuid(host) or host.uri
+    refs = domain_refs(host, host_id=here, label="this host", this_host=True)
+    seen = {here}
+    for other in known_hosts(hosts):
+        if other.uuid and other.uuid in seen:
+            continue
+        try:
+            with Host(other.uri) as conn:
+                uuid = host_uuid(conn) or other.uri
+                if uuid in seen:
+                    continue
+                seen.add(uuid)
+                refs += domain_refs(conn, host_id=uuid, label=other.label or other.uri, this_host=False)
+        except HostError:
+            continue  # not reachable: it cannot be asked (see the module's docstring)
+    return refs
+
+
+def check_removable(host: Host, pool: Pool, volumes: Sequence[str], *, besides: str | None = None,
+                    expect: dict[str, Expected] | None = None, hosts: Sequence[str] = (),
+                    what: str = "remove") -> None:
+    """Conflict naming every volume of ``volumes`` (names in ``pool``) that another
+    domain on a known host uses, that another volume is backed by, or (``expect``)
+    that is not the recorded one. ``besides``: the domain being deleted (this host's)."""
+    paths = {f"{pool.path}/{v}": v for v in volumes}
+    if not paths:
+        return
+    listing = pool.volumes()
+    used = users(paths, all_refs(host, hosts), [(v.name, v.backing_path) for v in listing], besides=besides)
+    if used:
+        raise Conflict(f"cannot {what}: {describe_users(used)}",
+                       hint="delete or flatten what uses those volumes first; nothing was changed")
+    facts = {v.name: v for v in listing}
+    wrong = [f"{name}: {problem}" for name, exp in sorted((expect or {}).items())
+             if name in facts and (problem := identity_problem(exp, actual_of(facts[name]))) is not None]
+    if wrong:
+        raise Conflict(f"cannot {what}: not the volume vmctl recorded ({'; '.join(wrong)})",
+                       hint="vmctl leaves a volume it did not make alone; look at it with `virsh vol-dumpxml`, "
+                            "remove it yourself if it is nobody's; nothing was changed")
+
+
+def remove_volume_safely(host: Host, pool: Pool, name: str, *, expect: Expected | None = None,
+                         hosts: Sequence[str] = (), besides: str | None = None) -> bool:
+    """Remove volume ``name`` when nothing on a known host uses it and it is the one
+    recorded; False when it is already gone; Conflict (nothing removed) otherwise.
+    For repair's "volume" items (ops.repair.remove_item): ``hosts`` the record's peer
+    (once it is trusted), ``besides`` the domain on this host the same record removes
+    (a dead delete's VM, whose items are undone volumes first)."""
+    try:
+        pool.volume(name)
+    except NotFound:
+        return False
+    check_removable(host, pool, [name], besides=besides, expect={name: expect} if expect else None, hosts=hosts,
+                    what=f"remove volume {name}")
+    try:
+        pool.delete_volume(name)
+    except NotFound:
+        return False
+    return True
+
+
+def actual_of(facts: VolumeFacts) -> Actual:
+    return Actual(facts.path, facts.capacity, facts.mtime)
+
+
+def expected_of(facts: VolumeFacts, *, stamp: bool = False) -> Expected:
+    """What to record about a volume vmctl just made (``stamp``: it stays read-only, so
+    its mtime is a stamp; see policy.ownership.Expected)."""
+    return Expected(facts.path, facts.capacity, facts.mtime if stamp else None)
+
+
+def _inactive_xml(host: Host, name: str) -> list[str]:
+    """The persistent definition too (a running domain's next boot may name other disks)."""
+    try:
+        dom = domains.lookup(host, name)
+        return [dom.xml(inactive=True)] if dom.is_active() else []
+    except VmctlError:
+        return []
+
+
+def _snapshot_xmls(host: Host, name: str) -> list[str]:
+    try:
+        return snapshots.list_xml(domains.lookup(host, name))
+    except VmctlError:
+        return []  # gone meanwhile, or a driver without snapshots
