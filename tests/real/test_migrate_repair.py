@@ -214,3 +214,19 @@ def test_pre_flight_refuses_disks_another_domain_uses(lab: LabView, guest: str):
             finally:
                 domains.lookup(h, borrower).undefine()
     assert_only_on(lab, guest, src)
+
+
+def test_unknown_peer_needs_peer_option(lab: LabView, guest: str, tmp_path: Path):
+    """Where the other host is no known host, repair does not use the URI the record
+    names: it refuses, changing nothing, until the user gives it with --peer."""
+    src, dest = hosts_of(lab, guest)
+    kill_migration_at(lab, guest, src, dest, "migrate:transferred", tmp_path)
+    unknown = env(lab, VMCTL_LAB_DIR=str(tmp_path / "no-lab"))
+    argv = [sys.executable, "-m", "vmctl", "-c", lab.host(dest).uri, "repair", guest]
+    run = subprocess.run(argv, env=unknown, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 5 and "--peer" in run.stderr and "does not connect to it" in run.stderr, run.stderr
+    assert lab.where(guest) == [dest] and record_volume(guest) in lab.files(dest, POOL)
+    run = subprocess.run([*argv, "--peer", lab.host(src).uri], env=unknown, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0 and f"keep {guest} on the destination" in run.stdout, (run.stdout, run.stderr)
+    assert_only_on(lab, guest, dest)
