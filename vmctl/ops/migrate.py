@@ -1,17 +1,25 @@
 """Migrating a VM to another libvirt host, as a pipeline that only calls down:
 
     pre-flight (ops.migrate_checks)      reads only; each check reported; --dry-run stops here
-    -> lock the name on both hosts       intent records (one, when both see the same pool)
-    -> carry snapshots                   the hook for snapshot support (refuses for now)
+                                         (the VM's volumes must be its alone, on either host)
+    -> lock the name on both hosts       intent records (one, when both see the same pool) holding
+                                         a MigrationSpec: both hosts by libvirt host UUID and URI
+    -> carry snapshots (ops.carry)       noted in the record, then saved and lifted off the source
     -> prepare the destination           copy: its volumes (recorded first, undone on failure)
-    -> transfer                          live: migrate3 + the monitor (policy.migration);
+    -> transfer                          live: migrate3 + the monitor (policy.migration); a switch
+                                         to post-copy is noted before it is asked for;
                                          offline: copy volumes, define there
-    -> finish                            undefine / remove the source's own volumes
+    -> finish                            snapshots redefined there; undefine / remove the source's
+                                         own volumes (--keep-source on shared storage: the kept
+                                         definition is made to own none)
 
 A failure, a timeout, Ctrl-C or SIGTERM before the guest runs on the destination
 aborts the job and leaves the guest where it was (running, unpaused), with nothing
-left on the destination. If vmctl itself dies, the intent records let the next
-vmctl settle it from both hosts' state (``ops.repair``).
+left on the destination; once post-copy was noted there is no going back: the
+source is never resumed, the destination never removed. If vmctl itself dies,
+the records let the next vmctl settle it from both hosts' state (``ops.settle``:
+roles by host UUID, the other host reached only at a URI the user gave or a
+known host's).
 """
 
 from __future__ import annotations
