@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vmctl.errors import Conflict, InsufficientResources, InvalidInput, MigrationFailed, NotFound, VmctlError
+from vmctl.errors import Conflict, HostError, InsufficientResources, InvalidInput, MigrationFailed, NotFound, VmctlError
 from vmctl.libvirtxml.edits import with_ssh_port
 from vmctl.libvirtxml.facts import DomainFacts, parse_domain
 from vmctl.libvirtxml.migration import cpu_facts, host_files
@@ -108,6 +108,10 @@ def _preflight(checks: Checks, src: Host, src_pool: Pool, dest: Host, req: Migra
                dest_uri: str) -> MigrationPlan:
     src_uuid, dest_uuid = vmig.host_uuid(src), vmig.host_uuid(dest)
     facts = dest.facts()
+    for side, uri, uuid in (("source", source_uri, src_uuid), ("destination", dest_uri, dest_uuid)):
+        if not uuid:  # the record names both hosts by it: without, a killed migration could not be settled
+            checks.fail("destination", HostError(f"libvirt at {display_uri(uri)} (the {side}) reports no host UUID",
+                                                 hint="set host_uuid in its libvirtd.conf; nothing was changed"))
     if src_uuid == dest_uuid:
         checks.fail("destination", InvalidInput(f"{display_uri(dest_uri)} is the source host itself (host UUID {dest_uuid})",
                                                 hint="migrate to another libvirt host"))
