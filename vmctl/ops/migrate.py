@@ -261,7 +261,7 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
             decisions, state = next_actions(stats, elapsed, state, plan.settings)
             for decision in decisions:
                 _apply(run, job, decision)
-            if sample is not None and stats.active:
+            if sample is not None and stats.active and stats.data_total:  # a job's first samples may lack totals
                 run.emit("progress", stats=stats)
             if stats.active and stats.data_total and stats.data_processed and not paused_once:
                 paused_once = True
