@@ -35,7 +35,7 @@ from vmctl.ops import carry
 from vmctl.ops.carry import check_can_travel
 from vmctl.ops.migrate_checks import MigrationPlan, lookup_uuid, preflight
 from vmctl.ops.repair import repair_record
-from vmctl.ops.settle import Settled, disown_volumes, peers_given, settle_migration
+from vmctl.ops.settle import Settled, disown_volumes, peers_given, remove_unused_volumes, settle_migration
 from vmctl.policy.migration import POLL_INTERVAL, Action, MonitorState, next_actions
 from vmctl.signals import deferred_signals
 from vmctl.spec.migration import CheckResult, JobStats, MigrationEvent, MigrationRequest, MigrationResult
@@ -327,10 +327,9 @@ def _finish(run: _Run) -> None:
         for vol in plan.own_volumes:
             run.src_intent.will("volume", vol.name)
         checkpoint("migrate:finishing")
-        run.src_pool.refresh()
-        for vol in plan.own_volumes:
-            if run.src_pool.has_volume(vol.name):
-                run.src_pool.delete_volume(vol.name)
+        _removed, kept = remove_unused_volumes(run.src, run.src_pool, [v.name for v in plan.own_volumes])
+        for volume, why in kept.items():
+            run.warn(f"kept volume {volume} on the source: {why}")
 
 
 def _settle_failure(run: _Run, dom_name: str) -> bool:

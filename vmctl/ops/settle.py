@@ -137,12 +137,27 @@ def settle_migration(src: Host, dest: Host, name: str, spec: MigrationSpec, *, s
     else:
         return Settled("none", done)
     if spec.copy and other_pool is not None:
-        other_pool.refresh()
-        for volume in spec.volumes:
-            if other_pool.has_volume(volume):
-                _quietly(other_pool.delete_volume, volume)
-                done.append(f"volume {volume} on the {'source' if other_pool is src_pool else 'destination'}")
+        side = "source" if other_pool is src_pool else "destination"
+        removed, kept = remove_unused_volumes(src if side == "source" else dest, other_pool, spec.volumes)
+        done += [f"volume {volume} on the {side}" for volume in removed]
+        done += [f"kept volume {volume} on the {side}: {why}" for volume, why in kept.items()]
     return Settled(plan.keep, done)
+
+
+def remove_unused_volumes(host: Host, pool: Pool, volumes: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """Remove the migration's copies of ``volumes`` from ``host``'s pool, except those a
+    domain there still uses (or that back another volume). Returns (removed, kept: why)."""
+    from vmctl.ops.delete import users_of
+
+    pool.refresh()
+    present = [v for v in volumes if v and pool.has_volume(v)]
+    users = users_of(host, pool, present, besides="")
+    removed = []
+    for volume in present:
+        if volume not in users:
+            _quietly(pool.delete_volume, volume)
+            removed.append(volume)
+    return removed, {v: f"used by {', '.join(u)}" for v, u in users.items()}
 
 
 def _resume(dom: "domains.Domain") -> None:

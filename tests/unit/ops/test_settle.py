@@ -188,3 +188,20 @@ def test_explicit_peer_is_used_and_checked(world):
     with st.peers_given("qemu:///b-other"):
         done = st.repair_migration(hosts[A_URI], FakePool(), record(forged))
     assert connects == ["qemu:///b-other"] and done[0].startswith("keep mk on the destination")
+
+
+def test_copies_another_domain_uses_are_kept(monkeypatch):
+    """Clean-up of a migration's volume copies never removes one a domain on that host uses."""
+    import vmctl.ops.delete as delete
+
+    class Pool(FakePool):
+        def refresh(self):
+            pass
+
+        def has_volume(self, name):
+            return name in ("mk-vda.qcow2", "mk-cidata.iso")
+    monkeypatch.setattr(delete, "users_of", lambda host, pool, volumes, besides: {"mk-vda.qcow2": ["VM other"]})
+    pool = Pool()
+    removed, kept = st.remove_unused_volumes(object(), pool, ["mk-vda.qcow2", "mk-cidata.iso", "gone.qcow2"])
+    assert removed == ["mk-cidata.iso"] and pool.deleted == ["mk-cidata.iso"]
+    assert kept == {"mk-vda.qcow2": "used by VM other"}
