@@ -209,11 +209,9 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
         run.release(clean)
         if not isinstance(exc, MigrationFailed) or isinstance(exc, MigrationTimeout):
             raise
-        where = "the destination" if run.kept_destination else \
-            "no host for now: its post-copy did not finish (`vmctl repair` settles it once it has)" if run.postcopy \
-            else "the source"
-        raise MigrationFailed(f"migrating {name} to {display_uri(plan.dest_uri)} failed: {exc.message}; "
-                              f"{name} runs on {where}"
+        where = f"{name} runs on the destination" if run.kept_destination else \
+            f"{name} is not settled yet: its post-copy did not finish" if run.postcopy else f"{name} runs on the source"
+        raise MigrationFailed(f"migrating {name} to {display_uri(plan.dest_uri)} failed: {exc.message}; {where}"
                               + ("" if clean else " (some leftovers could not be removed: `vmctl repair`)"),
                               hint=exc.hint if clean else f"`vmctl repair {name}` removes what is left") from None
     run.release(clean=True)
