@@ -30,7 +30,9 @@ def new_vm_name() -> str:
 
 @pytest.fixture(scope="module")
 def lab(api: Vmctl) -> Iterator[LabView]:
-    with migration_lab(2) as view:
+    # the lab's hosts are known hosts (as after `vmctl lab up`): a repair may reach them
+    with migration_lab(2) as view, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VMCTL_LAB_DIR", str(view.lab.root))
         yield view
 
 

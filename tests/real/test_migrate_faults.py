@@ -42,7 +42,9 @@ class Guest:
 
 @pytest.fixture(scope="module")
 def lab(api: Vmctl) -> Iterator[LabView]:
-    with migration_lab(2) as view:
+    # the lab's hosts are known hosts (as after `vmctl lab up`): a repair may reach them
+    with migration_lab(2) as view, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VMCTL_LAB_DIR", str(view.lab.root))
         yield view
 
 

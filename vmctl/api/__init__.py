@@ -297,11 +297,14 @@ class Vmctl(GuestApi, SnapshotApi):
         on another known host uses (shared storage) stay, and ``on_note`` says why."""
         return self.vms.delete(name, on_note=on_note)
 
-    def repair(self, name: str | None = None, *, dry_run: bool = False) -> "RepairReport":
+    def repair(self, name: str | None = None, *, dry_run: bool = False, peer: str | None = None) -> "RepairReport":
         """Finish or undo operations whose owner died (all, or ``name``'s); remove builds of
-        tiny no VM uses. With ``dry_run`` only report what would be done."""
+        tiny no VM uses. With ``dry_run`` only report what would be done. A killed
+        migration is settled with its other host reached at ``peer`` (else only at a URI
+        given here or a known host's, never at one read from the record alone)."""
         from vmctl.ops.images import ImageStore
         from vmctl.ops.repair import RepairReport, repair
+        from vmctl.ops.settle import peers_given
         from vmctl.ops.tiny import remove_unused_builds, unused_builds
         from vmctl.virt import domains
 
@@ -312,7 +315,9 @@ class Vmctl(GuestApi, SnapshotApi):
             from vmctl.spec.names import check_name
 
             check_name(name.removeprefix("image:"), "VM or image")
-        findings = repair(self.host, pool, name, dry_run=dry_run, force_unreadable=name is not None)
+        pool.refresh()  # a pool another host shares: this host's listing may miss a record written there
+        with peers_given(peer, [self.host.uri]):
+            findings = repair(self.host, pool, name, dry_run=dry_run, force_unreadable=name is not None)
         store, records = ImageStore(self.host, pool), domains.list_all(self.host)
         builds = unused_builds(store, records) if dry_run or name else remove_unused_builds(store, records)
         return RepairReport(findings, builds)

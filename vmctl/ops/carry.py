@@ -67,8 +67,11 @@ def put_back(host: Host, pool: Pool, name: str) -> int:
     saved copy; returns how many. Nothing saved: 0."""
     volume = carry_volume(name)
     try:
-        saved = json.loads(pool.download(volume))
+        saved = json.loads(pool.download(volume).rstrip(b"\0 "))
     except NotFound:
+        return 0
+    except ValueError:  # killed while saving it: the metadata was not lifted yet (that comes after)
+        pool.delete_volume(volume)
         return 0
     dom = domains.lookup(host, name)
     have = {parse_snapshot(x).name for x in snapshots.list_xml(dom)}

@@ -1,17 +1,25 @@
 """Migrating a VM to another libvirt host, as a pipeline that only calls down:
 
     pre-flight (ops.migrate_checks)      reads only; each check reported; --dry-run stops here
-    -> lock the name on both hosts       intent records (one, when both see the same pool)
-    -> carry snapshots                   the hook for snapshot support (refuses for now)
+                                         (the VM's volumes must be its alone, on either host)
+    -> lock the name on both hosts       intent records (one, when both see the same pool) holding
+                                         a MigrationSpec: both hosts by libvirt host UUID and URI
+    -> carry snapshots (ops.carry)       noted in the record, then saved and lifted off the source
     -> prepare the destination           copy: its volumes (recorded first, undone on failure)
-    -> transfer                          live: migrate3 + the monitor (policy.migration);
+    -> transfer                          live: migrate3 + the monitor (policy.migration); a switch
+                                         to post-copy is noted before it is asked for;
                                          offline: copy volumes, define there
-    -> finish                            undefine / remove the source's own volumes
+    -> finish                            snapshots redefined there; undefine / remove the source's
+                                         own volumes (--keep-source on shared storage: the kept
+                                         definition is made to own none)
 
 A failure, a timeout, Ctrl-C or SIGTERM before the guest runs on the destination
 aborts the job and leaves the guest where it was (running, unpaused), with nothing
-left on the destination. If vmctl itself dies, the intent records let the next
-vmctl settle it from both hosts' state (``ops.repair``).
+left on the destination; once post-copy was noted there is no going back: the
+source is never resumed, the destination never removed. If vmctl itself dies,
+the records let the next vmctl settle it from both hosts' state (``ops.settle``:
+roles by host UUID, the other host reached only at a URI the user gave or a
+known host's).
 """
 
 from __future__ import annotations
@@ -27,10 +35,11 @@ from vmctl.ops import carry
 from vmctl.ops.carry import check_can_travel
 from vmctl.ops.migrate_checks import MigrationPlan, lookup_uuid, preflight
 from vmctl.ops.repair import repair_record
-from vmctl.ops.settle import settle_migration
+from vmctl.ops.settle import Settled, disown_volumes, peers_given, remove_unused_volumes, settle_migration
 from vmctl.policy.migration import POLL_INTERVAL, Action, MonitorState, next_actions
 from vmctl.signals import deferred_signals
 from vmctl.spec.migration import CheckResult, JobStats, MigrationEvent, MigrationRequest, MigrationResult
+from vmctl.spec.migration_record import DATA_KEY, HostRef, MigrationSpec
 from vmctl.spec.uris import display_uri
 from vmctl.virt import domains
 from vmctl.virt import migrate as vmig
@@ -55,11 +64,17 @@ class _Run:
         self.dest_intent: Intent | None = None
         self.undo: list[Callable[[], object]] = []
         self.warnings: list[str] = []
-        self.settled: list[str] = []
+        self.settled: Settled | None = None
+        self.postcopy = False  # the switch to post-copy is recorded (and was asked for): no way back
+        self.spec = MigrationSpec(
+            uuid=plan.uuid, source=HostRef(plan.source_host_uuid, plan.source_uri),
+            destination=HostRef(plan.dest_host_uuid, plan.dest_uri), pool=src_pool.name, live=plan.live,
+            storage=plan.storage, keep_source=plan.request.keep_source,
+            volumes=tuple(v.name for v in plan.own_volumes))
 
     @property
     def kept_destination(self) -> bool:
-        return bool(self.settled) and self.settled[0].startswith(f"keep {self.plan.request.name} on the destination")
+        return self.settled is not None and self.settled.keep == "destination"
 
     def emit(self, kind: str, name: str = "", detail: str = "", stats: JobStats | None = None) -> None:
         self.on_event(MigrationEvent(kind, name, True, detail, time.monotonic() - self.started, stats))
@@ -71,21 +86,25 @@ class _Run:
     # --- records -------------------------------------------------------------
     def lock(self) -> None:
         plan = self.plan
-        data = {"peer": plan.dest_uri, "pool": self.src_pool.name, "uuid": plan.uuid,
-                "mode": "live" if plan.live else "offline", "storage": plan.storage,
-                "keep_source": "1" if plan.request.keep_source else "0", "role": "source",
-                "volumes": ",".join(v.name for v in plan.own_volumes)}
+        data = self.spec.to_data()
         self.src_intent = begin(self.src_pool, "migrate", plan.request.name, data=data,
                                 repair=lambda r: repair_record(self.src, self.src_pool, r))
         if plan.storage == "shared" or self.dest_pool is None:
             return  # one pool seen by both hosts: the source's record is the destination's too
         try:
             self.dest_intent = begin(self.dest_pool, "migrate-in", plan.request.name,
-                                     data={**data, "peer": plan.source_uri, "role": "destination"},
+                                     data=data,
                                      repair=lambda r: repair_record(self.dest, self.dest_pool, r))
         except BaseException:
             self.src_intent.release()
             raise
+
+    def note(self, **facts: object) -> None:
+        """Add facts to the record (on both hosts), before what they announce is done."""
+        self.spec = self.spec.with_note(**facts)
+        for intent in (self.src_intent, self.dest_intent):
+            if intent is not None:
+                intent.note(DATA_KEY, self.spec.to_data()[DATA_KEY])
 
     def release(self, clean: bool) -> None:
         for intent in (self.dest_intent, self.src_intent):
@@ -138,7 +157,8 @@ def migrate(src: Host, src_pool: Pool, req: MigrationRequest, on_event: OnEvent 
                                  plan.storage, dry_run=req.dry_run, checks=plan.checks, ssh_port=plan.ssh_port)
         if req.dry_run:
             return result
-        return _execute(_Run(src, src_pool, dest, plan, emit, started), result)
+        with peers_given(None, [src.uri, req.dest_uri]):  # a dead migration met on the way may reach them
+            return _execute(_Run(src, src_pool, dest, plan, emit, started), result)
     finally:
         dest.close()
 
@@ -156,10 +176,7 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
             raise Conflict(f"{name} changed while the checks ran", hint="run the migration again")
         if domains.exists(run.dest, name):
             raise Conflict(f"the destination has a domain named {name!r} now", hint="nothing was changed")
-        check_can_travel(dom, copy=plan.copy)
-        if carry.lift(dom, run.src_pool):  # libvirt migrates no domain with snapshot metadata
-            assert run.src_intent is not None
-            run.src_intent.note("snapshots", carry.carry_volume(name))
+        _lift_snapshots(run, dom)
         checkpoint("migrate:snapshots-lifted")
         run.prepare_destination()
         checkpoint("migrate:prepared")
@@ -192,9 +209,9 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
         run.release(clean)
         if not isinstance(exc, MigrationFailed) or isinstance(exc, MigrationTimeout):
             raise
-        where = "the destination" if run.kept_destination else "the source"
-        raise MigrationFailed(f"migrating {name} to {display_uri(plan.dest_uri)} failed: {exc.message}; "
-                              f"{name} runs on {where}"
+        where = f"{name} runs on the destination" if run.kept_destination else \
+            f"{name} is not settled yet: its post-copy did not finish" if run.postcopy else f"{name} runs on the source"
+        raise MigrationFailed(f"migrating {name} to {display_uri(plan.dest_uri)} failed: {exc.message}; {where}"
                               + ("" if clean else " (some leftovers could not be removed: `vmctl repair`)"),
                               hint=exc.hint if clean else f"`vmctl repair {name}` removes what is left") from None
     run.release(clean=True)
@@ -205,6 +222,14 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
     return replace(result, total_seconds=round(total, 3), downtime_ms=stats.downtime_ms if stats else None,
                    bytes_moved=stats.data_processed if stats else 0, kept_source=plan.request.keep_source,
                    postcopy=postcopy, warnings=run.warnings)
+
+
+def _lift_snapshots(run: _Run, dom: domains.Domain) -> None:
+    """libvirt migrates no domain with snapshot metadata: it is saved and lifted off,
+    noted in the record first, so a repair after a kill mid-lift looks for the saved copy."""
+    if check_can_travel(dom, copy=run.plan.copy):
+        run.note(snapshots=carry.carry_volume(dom.name))
+        carry.lift(dom, run.src_pool)
 
 
 def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, bool]:
@@ -234,19 +259,19 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
             decisions, state = next_actions(stats, elapsed, state, plan.settings)
             for decision in decisions:
                 _apply(run, job, decision)
-            if sample is not None and stats.active:
+            if sample is not None and stats.active and stats.data_total:  # a job's first samples may lack totals
                 run.emit("progress", stats=stats)
             if stats.active and stats.data_total and stats.data_processed and not paused_once:
                 paused_once = True
                 checkpoint("migrate:running")
     except BaseException:
-        if not state.postcopy:
+        if not run.postcopy:
             job.abort()
         with deferred_signals():  # in post-copy there is no going back: wait for the end
-            job.wait(POSTCOPY_WAIT if state.postcopy else ABORT_WAIT)
+            job.wait(POSTCOPY_WAIT if run.postcopy else ABORT_WAIT)
         raise
     if job.error is not None:
-        if state.timed_out and not state.postcopy:
+        if state.timed_out and not run.postcopy:
             raise MigrationTimeout(f"the migration of {plan.request.name} did not complete within "
                                    f"{plan.settings.completion_timeout:g} s and was aborted",
                                    hint="give it more time (--timeout), limit the guest's memory writes, or allow "
@@ -256,7 +281,7 @@ def _transfer_live(run: _Run, dom: domains.Domain) -> tuple[JobStats | None, boo
     final = vmig.completed_stats(job.result)
     if final is not None:  # the last progress sample is the whole: a short migration shows one too
         run.emit("progress", stats=final)
-    return final, state.postcopy
+    return final, run.postcopy
 
 
 def _apply(run: _Run, job: vmig.LiveMigration, decision) -> None:
@@ -270,6 +295,8 @@ def _apply(run: _Run, job: vmig.LiveMigration, decision) -> None:
     elif decision.action is Action.POSTCOPY:
         run.warn(f"{decision.reason}: switching to post-copy; from now on the guest runs on the destination "
                  "and a failure of either host or the link loses it")
+        run.note(postcopy=True)  # recorded first: from here on nothing resumes the source
+        run.postcopy = True
         job.start_postcopy()
 
 
@@ -289,30 +316,31 @@ def _finish(run: _Run) -> None:
     """The guest is on the destination: remove the source's copies of its volumes (copy
     mode, unless --keep-source), and let a shared pool's other view see the files."""
     plan = run.plan
+    if plan.request.keep_source and not plan.copy:  # the kept definition's disks are the destination's now
+        kept = lookup_uuid(run.src, plan.request.name, plan.uuid)
+        if kept is not None:
+            disown_volumes(kept)
     if plan.copy and not plan.request.keep_source:
         assert run.src_intent is not None
         for vol in plan.own_volumes:
             run.src_intent.will("volume", vol.name)
         checkpoint("migrate:finishing")
-        run.src_pool.refresh()
-        for vol in plan.own_volumes:
-            if run.src_pool.has_volume(vol.name):
-                run.src_pool.delete_volume(vol.name)
+        _removed, kept = remove_unused_volumes(run.src, run.src_pool, [v.name for v in plan.own_volumes])
+        for volume, why in kept.items():
+            run.warn(f"kept volume {volume} on the source: {why}")
 
 
 def _settle_failure(run: _Run, dom_name: str) -> bool:
     """After a failed or interrupted transfer: the guest stays on exactly one host (the
     source, unless the destination already runs it), resumed if the migration left it
     paused; the other host keeps nothing of it. False when something could not be done."""
-    plan = run.plan
     try:
-        done = settle_migration(run.src, run.dest, dom_name, plan.uuid, live=plan.live, copy=plan.copy,
-                                keep_source=plan.request.keep_source, volumes=[v.name for v in plan.own_volumes],
-                                src_pool=run.src_pool, dest_pool=run.dest_pool)
+        settled = settle_migration(run.src, run.dest, dom_name, run.spec, src_pool=run.src_pool,
+                                   dest_pool=run.dest_pool)
     except VmctlError as exc:
         run.warn(f"could not settle {dom_name} on one host: {exc.message}")
         return False
-    run.settled = done
+    run.settled = settled
     if run.kept_destination:
         run.undo.clear()  # its volumes there are the guest's now
     return run.undo_destination()

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vmctl.errors import Conflict, InsufficientResources, InvalidInput, MigrationFailed, NotFound, VmctlError
+from vmctl.errors import Conflict, HostError, InsufficientResources, InvalidInput, MigrationFailed, NotFound, VmctlError
 from vmctl.libvirtxml.edits import with_ssh_port
 from vmctl.libvirtxml.facts import DomainFacts, parse_domain
 from vmctl.libvirtxml.migration import cpu_facts, host_files
 from vmctl.libvirtxml.storage import VolumeFacts
 from vmctl.local.net import port_is_free
-from vmctl.ops.delete import own_volumes
+from vmctl.ops.delete import own_volumes, users_of
 from vmctl.ops.carry import check_can_travel
 from vmctl.ops.intents import is_alive, read_record
 from vmctl.ops.vms import used_ssh_ports
@@ -53,6 +53,8 @@ class MigrationPlan:
     nbd_volumes: set[str] = field(default_factory=set)             # ... and their volumes
     settings: MonitorSettings | None = None
     checks: list[CheckResult] = field(default_factory=list)
+    source_host_uuid: str = ""    # libvirt host UUIDs: the record names both hosts by them
+    dest_host_uuid: str = ""
 
     @property
     def copy(self) -> bool:
@@ -106,6 +108,10 @@ def _preflight(checks: Checks, src: Host, src_pool: Pool, dest: Host, req: Migra
                dest_uri: str) -> MigrationPlan:
     src_uuid, dest_uuid = vmig.host_uuid(src), vmig.host_uuid(dest)
     facts = dest.facts()
+    for side, uri, uuid in (("source", source_uri, src_uuid), ("destination", dest_uri, dest_uuid)):
+        if not uuid:  # the record names both hosts by it: without, a killed migration could not be settled
+            checks.fail("destination", HostError(f"libvirt at {display_uri(uri)} (the {side}) reports no host UUID",
+                                                 hint="set host_uuid in its libvirtd.conf; nothing was changed"))
     if src_uuid == dest_uuid:
         checks.fail("destination", InvalidInput(f"{display_uri(dest_uri)} is the source host itself (host UUID {dest_uuid})",
                                                 hint="migrate to another libvirt host"))
@@ -165,7 +171,7 @@ def _preflight(checks: Checks, src: Host, src_pool: Pool, dest: Host, req: Migra
         nbd = []
     return MigrationPlan(req, dom.uuid, live, storage, info.memory_mib, source_uri, dest_uri, dest_xml, persist_xml,
                          port, volumes, [d.target for d in nbd], {Path(d.path).name for d in nbd}, settings,
-                         checks.results)
+                         checks.results, src_uuid, dest_uuid)
 
 
 def _check_cpu(checks: Checks, dom: Domain, dest: Host) -> None:
@@ -201,6 +207,7 @@ def _check_storage(checks: Checks, req: MigrationRequest, dom: Domain, info: Dom
     fixed = [f for f in files if f not in own_paths] + [v.backing_path for v in own if v.backing_path]
     probes = fixed or [v.path for v in own]
     shared = dest_pool is not None and all(_same_file(src, dest, p) for p in dict.fromkeys(probes))
+    _check_no_other_users(checks, req.name, own, src, src_pool, dest, dest_pool if shared else None)
     if shared and all(volume_by_path(dest, p) is not None for p in files):
         checks.ok("storage", f"shared: the destination sees the same {len(files)} file(s) (pool {src_pool.name})")
         return "shared", own
@@ -237,6 +244,21 @@ def _check_storage(checks: Checks, req: MigrationRequest, dom: Domain, info: Dom
     how = "live block copy" if live else "volume copy"
     checks.ok("storage", f"copy: {len(own)} volume(s), {format_size(needed)} ({how}); images present there")
     return "copy", own
+
+
+def _check_no_other_users(checks: Checks, name: str, own: list[VolumeFacts], src: Host, src_pool: Pool,
+                          dest: Host, shared_pool: Pool | None) -> None:
+    """The VM's own volumes must be its alone: a volume another domain uses (on either
+    host, when they share the storage) would be moved away or removed under it."""
+    names = [v.name for v in own]
+    users = users_of(src, src_pool, names, besides=name)
+    if shared_pool is not None:
+        for volume, more in users_of(dest, shared_pool, names, besides=name).items():
+            users.setdefault(volume, []).extend(f"{u} on the destination" for u in more if u not in users.get(volume, []))
+    if users:
+        listing = "; ".join(f"{v} is used by {', '.join(u)}" for v, u in sorted(users.items()))
+        checks.fail("storage", Conflict(f"{name}'s volumes are not its alone: {listing}",
+                                        hint="delete or flatten what uses them first; nothing was changed"))
 
 
 def _choose_port(checks: Checks, info: DomainFacts, dest: Host) -> int | None:

@@ -32,7 +32,8 @@ class RepairFinding:
     op: str           # the interrupted operation ("" for an unreadable record)
     owner: str
     since: str
-    state: str        # "running", "dead", "unreadable" or "repairing" (another repair holds it)
+    state: str        # "running", "dead", "unreadable", "repairing" (another repair holds it) or
+                      # "refused" (it cannot be repaired as things are: the reason is in items)
     action: str       # "undo", "finish", "settle", "remove record", "none"
     items: list[str] = field(default_factory=list)  # what was (or, with --dry-run, would be) done, as text
     done: bool = False
@@ -104,6 +105,11 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
             outcomes = repair_record(host, pool, record)
         except Busy as exc:
             findings.append(RepairFinding(name, op, owner, since, "repairing", "none", [exc.message]))
+            continue
+        except VmctlError as exc:  # e.g. a migration whose other host is not known: this record waits
+            if target is not None:
+                raise
+            findings.append(RepairFinding(name, op, owner, since, "refused", "none", [f"{exc.message} ({exc.hint})"]))
             continue
         items = [o.describe() for o in outcomes] or ([record_volume(name)] if record.op == TORN_OP else [])
         findings.append(RepairFinding(name, op, owner, since, state, _action(record), items, True, outcomes))

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from vmctl.errors import Conflict
 from vmctl.spec.migration import JobStats
+from vmctl.spec.migration_record import MigrationSpec
 
 TIMEOUT_PER_GIB = 150.0      # seconds of completion timeout per GiB of data (KubeVirt's default)
 MIN_TIMEOUT = 30.0
@@ -146,10 +148,11 @@ class Settlement:
     resume: bool = False   # the kept copy is paused by the migration: resume it
     persist: bool = False  # the kept copy is transient: define it
     remove_other: bool = True
+    wait: bool = False     # nothing can be decided now (post-copy not finished): change nothing
     reason: str = ""
 
 
-def settle(source: Side, dest: Side, *, live: bool) -> Settlement:
+def settle(source: Side, dest: Side, *, live: bool, postcopy: bool = False) -> Settlement:
     """Decide, from both hosts' state, where a migration whose vmctl died leaves the guest.
 
     A live migration resumes the guest on the destination only after the source has
@@ -158,7 +161,20 @@ def settle(source: Side, dest: Side, *, live: bool) -> Settlement:
     got all the memory (or its Finish never came): the source's copy is the real one.
     An offline migration defines the destination last (after copying storage): a
     definition there is complete.
+
+    Once the switch to post-copy was recorded the source's copy is stale for good:
+    the destination is kept whatever its state, never removed, and the source is
+    never resumed. A destination that does not run (post-copy failed or still going)
+    is left as it is (``wait``): nothing is decided until it runs.
     """
+    if postcopy:
+        if dest.present and dest.state == "running":
+            return Settlement("destination", persist=not dest.persistent,
+                              reason="post-copy was under way: the destination holds the newest memory")
+        return Settlement("none", remove_other=False, wait=True,
+                          reason="post-copy was under way and the destination does not run the guest "
+                                 f"({dest.state or 'absent'} there, {source.state or 'absent'} on the source): "
+                                 "its memory may be split between the hosts; neither copy is touched")
     if live:
         if dest.present and dest.state == "running" and source.state != "running":
             return Settlement("destination", persist=not dest.persistent,
@@ -177,3 +193,22 @@ def settle(source: Side, dest: Side, *, live: bool) -> Settlement:
     if dest.present:
         return Settlement("destination", persist=True, reason="only the destination has the guest")
     return Settlement("none", remove_other=False, reason="neither host has the guest")
+
+
+def role_of(spec: MigrationSpec, here_uuid: str, *, name: str = "") -> str:
+    """Which side of the recorded migration the host with UUID ``here_uuid`` is:
+    "source" or "destination". Conflict when it cannot tell (its UUID is unknown, or
+    matches neither or both recorded hosts): a repair then changes nothing."""
+    what = f"the migration of {name}" if name else "the migration"
+    hint = "run `vmctl repair` connected to one of the two hosts the record names; nothing was changed"
+    if not here_uuid:
+        raise Conflict(f"cannot tell this host's role in {what}: libvirt reports no host UUID", hint=hint)
+    if spec.source.uuid == spec.destination.uuid:
+        raise Conflict(f"cannot tell this host's role in {what}: the record names host UUID {here_uuid} "
+                       "as both source and destination", hint=hint)
+    if here_uuid == spec.source.uuid:
+        return "source"
+    if here_uuid == spec.destination.uuid:
+        return "destination"
+    raise Conflict(f"cannot tell this host's role in {what}: its host UUID {here_uuid} is neither the source's "
+                   f"({spec.source.uuid}) nor the destination's ({spec.destination.uuid})", hint=hint)

@@ -14,11 +14,16 @@ app = typer.Typer()
 @app.command("repair")
 def repair(name: str = typer.Argument(None, help="Only this VM (or image:NAME); default: everything."),
            dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would be done."),
+           peer: str = typer.Option(None, "--peer", metavar="URI",
+                                    help="The other host of a killed migration (else only a known host's URI is "
+                                         "used, never one read from the record alone)."),
            json_out: bool = opt.JSON) -> None:
     """Finish or undo operations whose vmctl process died (SIGKILL, power loss), from
-    their intent records: a half-made VM is removed, a half-done delete is finished.
+    their intent records: a half-made VM is removed, a half-done delete is finished,
+    a killed migration is settled on one host (reaching its other host at --peer or
+    a known host's URI only).
     Operations still running are listed and left alone. Unused builds of tiny go too."""
-    report = api().repair(name, dry_run=dry_run)
+    report = api().repair(name, dry_run=dry_run, peer=peer)
     if json_out:
         emit_json({"dry_run": dry_run, **report.to_dict()})
         return
