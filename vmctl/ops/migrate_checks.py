@@ -248,15 +248,13 @@ def _check_storage(checks: Checks, req: MigrationRequest, dom: Domain, info: Dom
 
 def _check_no_other_users(checks: Checks, name: str, own: list[VolumeFacts], src: Host, src_pool: Pool,
                           dest: Host, shared_pool: Pool | None) -> None:
-    """The VM's own volumes must be its alone: a volume another domain uses (on either
-    host, when they share the storage) would be moved away or removed under it."""
-    names = [v.name for v in own]
-    users = users_of(src, src_pool, names, besides=name)
-    if shared_pool is not None:
-        for volume, more in users_of(dest, shared_pool, names, besides=name).items():
-            users.setdefault(volume, []).extend(f"{u} on the destination" for u in more if u not in users.get(volume, []))
+    """The VM's own volumes must be its alone: a volume another domain uses (on the
+    source, any known host, and the destination when they share the storage) would be
+    moved away or removed under it. The VM itself is the source's domain of its name."""
+    users = users_of(src, src_pool, [v.name for v in own], besides=name,
+                     hosts=[dest.uri] if shared_pool is not None else [])
     if users:
-        listing = "; ".join(f"{v} is used by {', '.join(u)}" for v, u in sorted(users.items()))
+        listing = "; ".join(f"{v} is used by {', '.join(map(str, u))}" for v, u in sorted(users.items()))
         checks.fail("storage", Conflict(f"{name}'s volumes are not its alone: {listing}",
                                         hint="delete or flatten what uses them first; nothing was changed"))
 
