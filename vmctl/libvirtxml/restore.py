@@ -46,8 +46,9 @@ def restorable_xml(xml: bytes | str, *, disks: dict[str, str], boot_files: froze
     facts (for the host pre-flight). ``disks``: target -> device of the disks the
     backup holds; ``boot_files``: the roles ("kernel", "initrd") it holds."""
     root = parse_untrusted(xml, source=source)
-    if root.tag != "domain":
-        return b"", (Unusable(f"<{root.tag}>", "not a libvirt domain definition", ""),), TemplateFacts()
+    if root.tag != "domain" or any(root.find(tag) is None for tag in ("name", "os", "devices")):
+        return b"", (Unusable(f"<{root.tag}>", "not a libvirt domain definition with <name>, <os> and <devices>",
+                              ""),), TemplateFacts()
     tree = root.getroottree()
     refused = _disk_refusals(root, tree, disks) + _qemu_refusals(root, tree)
     keep = [copy.deepcopy(el) for el in root.findall(f"metadata/{_V}vm") + root.findall(f"{_Q}commandline")]

@@ -46,6 +46,7 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local import diskimage, qemuimg
 from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
+from vmctl.ops.intents import read_record
 from vmctl.ops.backupcheck import FORMAT, check_backup, sha256_of, still_plain
 from vmctl.ops.operation import Operation
 from vmctl.ops.preflight import check_host
@@ -177,7 +178,8 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
     backup = check_backup(src)
     manifest = backup.manifest
     new = check_name(name or manifest["vm"])
-    domains.ensure_absent(host, new)
+    if read_record(pool, new) is None:  # else a killed restore's half-made VM: the operation undoes it first
+        domains.ensure_absent(host, new)
     disks = backup.disks
     for file, entry in disks.items():  # backup files are untrusted input too: no backing or data files
         info = diskimage.inspect(still_plain(src, file), str(entry["format"]))

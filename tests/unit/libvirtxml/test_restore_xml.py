@@ -146,3 +146,10 @@ def test_the_restored_disk_keeps_no_old_storage_or_secrets(direct):
                            volumes=(), boot_files={})
     assert "rbd" not in restored and "secret" not in restored and "10.0.0.1" not in restored
     assert {d.target: d.path for d in parse_domain(restored).disks}["vda"] == "/pool/copy-vda.qcow2"
+
+
+@pytest.mark.parametrize("xml", ["<domainsnapshot/>", "<domain><os/><devices/></domain>",
+                                 "<domain><name>x</name><devices/></domain>"])
+def test_something_that_is_no_domain_definition_is_refused(xml):
+    assert refusals(xml) == ["<%s>: not a libvirt domain definition with <name>, <os> and <devices>"
+                             % xml[1:].split(">")[0].split("/")[0]]

@@ -166,3 +166,11 @@ def test_no_definition_or_no_manifest(tmp_path):
     bk = make_backup(tmp_path / "bk", {"kernel": (b"k", {"role": "kernel"})})
     with pytest.raises(InvalidInput, match="no domain.xml"):
         check_backup(bk)
+
+
+@pytest.mark.parametrize("manifest", [[], {"format": 2, "vm": "vm", "files": {}}, {"format": 1, "files": {}},
+                                      {"format": 1, "vm": 3, "files": {}}, {"format": 1, "vm": "vm", "files": []}])
+def test_a_manifest_of_another_shape_is_refused(tmp_path, manifest):
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInput, match="not a vmctl backup manifest of a known format"):
+        check_backup(tmp_path)
