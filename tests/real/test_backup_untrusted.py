@@ -21,6 +21,7 @@ import pytest
 from vmctl.errors import Conflict
 from vmctl.ops.seed import holds_private_key
 from vmctl.testing.pause import PausedVmctl
+from vmctl.libvirtxml.facts import parse_domain
 from vmctl.virt import domains
 
 VMCTL = [sys.executable, "-m", "vmctl"]
@@ -196,3 +197,24 @@ def test_backup_stopped_half_way_leaves_no_partial_copy(api, ready, tmp_path, le
     assert list(work.iterdir()) == []
     assert not list(Path(api.pools.ensure().path).glob(f".{ready}.partial-*"))  # nor the copy QEMU wrote there
     assert leftovers() == before
+
+
+def test_a_uefi_vm_restores_with_its_own_nvram_and_boots(api, vm_name, tmp_path):
+    """The template cleaning on a real UEFI definition: the copy gets its own NVRAM file
+    (not the original's) and boots from the restored disk."""
+    api.build_tinydisk()
+    api.create(vm_name, image="tinydisk", template="linux-q35-uefi", memory="512M", wait_boot=True)
+    api.backup(vm_name, tmp_path / "bk")
+    copy = f"{vm_name}-u"
+    try:
+        api.restore(tmp_path / "bk", name=copy)
+        original = parse_domain(domains.lookup(api.host, vm_name).xml(inactive=True))
+        restored = parse_domain(domains.lookup(api.host, copy).xml(inactive=True))
+        assert restored.nvram and {d.path for d in restored.disks}.isdisjoint({d.path for d in original.disks})
+        api.start(copy, wait_boot=True)
+        live = domains.lookup(api.host, copy).xml()  # libvirt names the NVRAM file here
+        assert f"{copy}_VARS" in live and f"{vm_name}_VARS" not in live
+        assert f"{vm_name}_VARS" in domains.lookup(api.host, vm_name).xml()
+    finally:
+        if domains.exists(api.host, copy):
+            api.delete(copy)
