@@ -17,7 +17,7 @@ definition cleaned and refused like a template for ``template import``
 (libvirtxml.restore), then the host pre-flight; it brings it back as a new VM (new
 name, UUID, MACs, SSH port, its own NVRAM), on this host or another URI. A seed that
 still holds a private key (a backup made before this check) is restored as the VM's
-secret seed, retired after its first verified boot like a created VM's. Nothing is
+secret seed, retired once vmctl first verifies the guest's host key, like a created VM's. Nothing is
 left when it fails: every step is recorded in the operation (``Operation``), and a
 killed restore is undone by the next command (or ``vmctl repair``).
 """
@@ -237,8 +237,8 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
 
 def _volume_names(src: Path, new: str, disks: dict[str, dict]) -> dict[str, str]:
     """Backup file -> the restored VM's volume. The seed CD-ROM becomes NAME-cidata.iso,
-    or NAME-seed.iso while it still holds a private host key (then it is retired after
-    the first verified boot, as for a created VM)."""
+    or NAME-seed.iso while it still holds a private host key (then it is retired once
+    vmctl first verifies the guest's key, as for a created VM)."""
     names, seed_taken = {}, False
     for file, entry in sorted(disks.items()):
         if entry["device"] != "cdrom":

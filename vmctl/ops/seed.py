@@ -115,5 +115,7 @@ def holds_private_key(iso: Path) -> bool:
         user_data = yaml.safe_load(read_seed_iso(iso).get("user-data", "")) or {}
     except (VmctlError, yaml.YAMLError, UnicodeDecodeError):
         return False  # not a seed vmctl wrote (an installer ISO, say)
+    except Exception:  # noqa: BLE001 - an untrusted ISO the parser chokes on holds no seed of ours
+        return False
     keys = user_data.get("ssh_keys") if isinstance(user_data, dict) else None
     return isinstance(keys, dict) and any(str(k).endswith("_private") for k in keys)

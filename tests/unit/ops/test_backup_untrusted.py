@@ -174,3 +174,16 @@ def test_a_manifest_of_another_shape_is_refused(tmp_path, manifest):
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(InvalidInput, match="not a vmctl backup manifest of a known format"):
         check_backup(tmp_path)
+
+
+def test_a_seed_with_a_private_host_key_is_recognised(tmp_path):
+    from vmctl.guest.seed import build_seed_iso
+    from vmctl.ops.seed import holds_private_key
+
+    keys = {"ed25519_private": "-----BEGIN OPENSSH PRIVATE KEY-----\n...", "ed25519_public": "ssh-ed25519 AAAA"}
+    secret = build_seed_iso(tmp_path / "secret.iso", instance_id="i", hostname="h", user_data={"ssh_keys": keys})
+    clean = build_seed_iso(tmp_path / "clean.iso", instance_id="i", hostname="h",
+                           user_data={"ssh_keys": {"ed25519_public": "ssh-ed25519 AAAA"}})
+    (tmp_path / "junk.iso").write_bytes(b"\0" * 65536)
+    assert holds_private_key(secret) and not holds_private_key(clean)
+    assert not holds_private_key(tmp_path / "junk.iso")
