@@ -35,7 +35,7 @@ _V = f"{{{VMCTL_NS}}}"
 _NETDEV = re.compile(r"user,id=vmctlnet\d,restrict=on,hostfwd=tcp:127\.0\.0\.1:\d{1,5}-:22")
 _DEVICE = re.compile(r"virtio-net-pci,netdev=vmctlnet\d,mac=[0-9a-f]{2}(:[0-9a-f]{2}){5},"
                      r"bus=pcie?\.\d{1,3},addr=0x[0-9a-f]{1,2}")
-PATH_ATTRS = ("file", "path", "dir", "dev", "evdev", "socket", "template")
+PATH_ATTRS = ("file", "path", "dir", "dev", "evdev", "socket", "template", "rendernode")
 ENTROPY = ("/dev/urandom", "/dev/random", "/dev/hwrng")   # an <rng> backend may read these
 FIRMWARE_DIRS = ("/usr/share/", "/usr/lib/", "/usr/local/share/")
 
@@ -161,7 +161,8 @@ def _allowed(el: etree._Element, name: str, value: str, boot_files: frozenset[st
     if name in ("kernel", "initrd") and in_os:
         return name in boot_files  # replaced by the restored VM's own copy
     if name == "loader" and in_os or name == "nvram" and in_os:
-        return value.startswith(FIRMWARE_DIRS)  # nvram: only its template stays after cleaning
+        # nvram: only its template stays after cleaning
+        return value.startswith(FIRMWARE_DIRS) and ".." not in value.split("/")
     if name == "backend" and parent is not None and parent.tag == "rng":
         return value in ENTROPY
     return False

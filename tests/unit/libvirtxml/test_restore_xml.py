@@ -72,6 +72,8 @@ def test_a_uefi_vm_loses_its_nvram_file_and_emulator_but_keeps_its_firmware(data
     ("<memory model='nvdimm'><source><path>/etc/shadow</path></source><target><size unit='KiB'>1</size></target>"
      "</memory>", "<path>/etc/shadow</path>: names a file of this host"),
     ("<rng model='virtio'><backend model='random'>/etc/shadow</backend></rng>", "<backend>/etc/shadow</backend>"),
+    ("<graphics type='spice'><gl enable='yes' rendernode='/dev/dri/renderD128'/></graphics>",
+     "rendernode='/dev/dri/renderD128'"),
 ])
 def test_a_device_that_hands_over_part_of_this_host_is_refused(direct, extra, named):
     assert any(named in r for r in refusals(direct.replace("</devices>", extra + "</devices>"))), \
@@ -110,9 +112,10 @@ def test_boot_files_the_backup_does_not_hold_are_refused(direct):
     assert any("<dtb>/etc/shadow</dtb>" in r for r in found) and any("<table>/etc/x</table>" in r for r in found)
 
 
-def test_firmware_outside_the_system_firmware_directories_is_refused(direct):
-    forged = direct.replace("</os>", "<loader readonly='yes' type='rom'>/root/.ssh/id_ed25519</loader></os>")
-    assert any("<loader>/root/.ssh/id_ed25519</loader>" in r for r in refusals(forged))
+@pytest.mark.parametrize("path", ["/root/.ssh/id_ed25519", "/usr/share/../../etc/shadow"])
+def test_firmware_outside_the_system_firmware_directories_is_refused(direct, path):
+    forged = direct.replace("</os>", f"<loader readonly='yes' type='rom'>{path}</loader></os>")
+    assert any(f"<loader>{path}</loader>" in r for r in refusals(forged))
 
 
 def test_a_static_or_disabled_security_label_is_refused(direct):
