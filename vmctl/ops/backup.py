@@ -124,9 +124,10 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
                 say(f"flattening {disk.target} of {name}")
                 _convert(disk.path, out)
             os.chmod(out, 0o600)
+            cdrom = disk.device == "cdrom"
             files[out.name] = {"role": "disk", "target": disk.target, "device": disk.device,
-                               "format": "raw" if disk.device == "cdrom" else "qcow2",
-                               "virtual_size": _virtual_size(str(out)) if disk.device != "cdrom" else out.stat().st_size}
+                               "format": "raw" if cdrom else "qcow2",
+                               "virtual_size": out.stat().st_size if cdrom else _virtual_size(str(out))}
         for role, path in (("kernel", facts.kernel), ("initrd", facts.initrd)):  # direct kernel boot
             if path:
                 shutil.copyfile(path, partial / role)

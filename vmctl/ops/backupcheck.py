@@ -95,8 +95,8 @@ def check_backup(src: Path) -> CheckedBackup:
         manifest = json.loads(read_small(src / "manifest.json"))
     except ValueError as exc:
         raise InvalidInput(f"the manifest of {src} is damaged: {exc}", hint="restore from another backup") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict) \
-            or not isinstance(manifest.get("vm"), str):
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
+            or not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("vm"), str):
         raise InvalidInput(f"{src}/manifest.json is not a vmctl backup manifest of a known format",
                            hint="restore it with the vmctl version that made it")
     files: dict = manifest["files"]

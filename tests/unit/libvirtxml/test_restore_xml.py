@@ -45,7 +45,8 @@ def test_a_uefi_vm_loses_its_nvram_file_and_emulator_but_keeps_its_firmware(data
     xml = (data_dir / "golden" / "tcg-q35-uefi.xml").read_text().replace(
         "<devices>", "<devices><emulator>/tmp/evil-qemu</emulator>").replace(
         "</os>", "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
-                 "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/var/lib/libvirt/qemu/nvram/old_VARS.fd</nvram></os>")
+                 "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>"
+                 "/var/lib/libvirt/qemu/nvram/old_VARS.fd</nvram></os>")
     out, refused, _facts = restorable_xml(xml, disks={"vdb": "disk", "sda": "cdrom"}, boot_files=frozenset(),
                                           source="backup")
     assert refused == ()
