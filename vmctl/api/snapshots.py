@@ -80,7 +80,8 @@ class SnapshotApi:
         return backup_vm(self.host, self.pool, name, Path(dest), progress=progress)
 
     def restore(self, src: str | Path, *, name: str | None = None, progress=None):
-        """A new VM from a backup (checked against its manifest first); returns its info."""
+        """A new VM from a backup (untrusted input: its manifest, files and definition are
+        checked first, see ops.backup); returns its info."""
         from vmctl.ops.backup import restore_vm
 
         return self.info(restore_vm(self.host, self.pool, Path(src), name=name, progress=progress))

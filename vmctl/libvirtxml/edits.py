@@ -3,11 +3,15 @@ vmctl does not model (devices, other tools' metadata) survives."""
 
 from __future__ import annotations
 
+from lxml import etree
+
 from vmctl.libvirtxml.domain import QEMU_NS, hostfwd_option, is_ssh_hostfwd
+from vmctl.libvirtxml.domain import _fill_disk as fill_disk  # one way to put a file into a <disk>
 from vmctl.libvirtxml.metadata import VMCTL_NS, edit_metadata, read_metadata
 from vmctl.libvirtxml.safe import parse_untrusted, to_string
 from vmctl.libvirtxml.schema import validate
 from vmctl.errors import InvalidInput
+from vmctl.spec.domain import DiskSpec
 
 _Q = f"{{{QEMU_NS}}}"
 _V = f"{{{VMCTL_NS}}}"
@@ -71,8 +75,10 @@ def as_restored(xml: str, *, name: str, uuid: str, disk_sources: dict[str, str],
     root = parse_untrusted(xml, source="backed-up domain XML")
     root.find("name").text = name
     uuid_el = root.find("uuid")
-    if uuid_el is not None:
-        uuid_el.text = uuid
+    if uuid_el is None:  # taken out by the cleaning (libvirtxml.restore)
+        uuid_el = etree.Element("uuid")
+        root.find("name").addnext(uuid_el)  # the schema wants <uuid> right after <name>
+    uuid_el.text = uuid
     root.attrib.pop("id", None)
     for tag, path in (boot_files or {}).items():  # "kernel", "initrd": the restored VM's own copies
         element = root.find(f"os/{tag}")
@@ -80,13 +86,11 @@ def as_restored(xml: str, *, name: str, uuid: str, disk_sources: dict[str, str],
             element.text = path
     for disk in root.iterfind("devices/disk"):
         target = disk.find("target")
-        source = disk.find("source")
         dev = target.get("dev") if target is not None else None
-        if dev in disk_sources and source is not None:
-            source.attrib.clear()
-            source.set("file", disk_sources[dev])
-            for stale in disk.findall("backingStore"):
-                disk.remove(stale)
+        if dev in disk_sources:  # the same filling as a template's disk: no old storage or secrets stay
+            cdrom = disk.get("device") == "cdrom"
+            fill_disk(disk, DiskSpec(disk_sources[dev], target=dev, format="raw" if cdrom else "qcow2",
+                                     device="cdrom" if cdrom else "disk"))
     fresh = iter(macs)
     for mac in root.iterfind("devices/interface/mac"):
         mac.set("address", next(fresh))

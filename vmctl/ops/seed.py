@@ -103,3 +103,20 @@ def _clean_seed(pool: Pool, secret_volume: str) -> bytes:
                              hostname=str(meta.get("local-hostname", "")), user_data=user_data,
                              network_config=network)
         return new.read_bytes()
+
+
+def holds_private_key(iso: Path) -> bool:
+    """Whether a seed ISO (e.g. one in a backup) still carries a private SSH host key."""
+    import yaml
+
+    from vmctl.errors import VmctlError
+    from vmctl.guest.seed import read_seed_iso
+
+    try:
+        user_data = yaml.safe_load(read_seed_iso(iso).get("user-data", "")) or {}
+    except (VmctlError, yaml.YAMLError, UnicodeDecodeError):
+        return False  # not a seed vmctl wrote (an installer ISO, say)
+    except Exception:  # noqa: BLE001 - an untrusted ISO the parser chokes on holds no seed of ours
+        return False
+    keys = user_data.get("ssh_keys") if isinstance(user_data, dict) else None
+    return isinstance(keys, dict) and any(str(k).endswith("_private") for k in keys)

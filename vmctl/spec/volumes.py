@@ -45,6 +45,11 @@ def clean_seed_volume(vm: str) -> str:
     return f"{vm}-cidata.iso"
 
 
+def cdrom_volume(vm: str, target: str) -> str:
+    """A CD-ROM other than the seed (a restored VM's second ISO)."""
+    return f"{vm}-{target}.iso"
+
+
 def overlay_volume(vm: str, target: str, snapshot: str) -> str:
     """An external (disk-only) snapshot's overlay for disk ``target``."""
     return f"{vm}-{target}.{snapshot}.qcow2"

@@ -20,7 +20,8 @@ def backup(name: str = typer.Argument(..., help="VM name.", autocompletion=compl
            dest: Path = typer.Argument(..., help="A new directory for the backup."),
            json_out: bool = opt.JSON) -> None:
     """Write a self-contained copy of a VM (disks flattened, definition, metadata, a
-    manifest with checksums); a running VM keeps running."""
+    manifest with checksums); a running VM keeps running. Refused for a VM that has not
+    finished its first boot (its seed still holds its private host key)."""
     result = api().backup(name, dest, progress=None if json_out else note)
     if json_out:
         emit_json(result.to_dict())
@@ -34,7 +35,10 @@ def backup(name: str = typer.Argument(..., help="VM name.", autocompletion=compl
 def restore(src: Path = typer.Argument(..., help="A directory vmctl backup made."),
             name: str = typer.Option(None, "--name", help="Name of the new VM (default: the backed-up one's)."),
             json_out: bool = opt.JSON) -> None:
-    """Bring a backup back as a new VM (new UUID, MACs, SSH port); refused, with nothing
-    made, if any file does not match the manifest."""
+    """Bring a backup back as a new VM (new UUID, MACs, SSH port). The backup is untrusted
+    input: refused, with nothing made, if its manifest names anything but the files vmctl
+    backup writes, a file is a symlink or does not match the manifest, or its definition
+    would hand the VM part of this host (extra host disks, QEMU arguments, shared
+    directories, host devices or files)."""
     vm = api().restore(src, name=name, progress=None if json_out else note)
     show_vm(vm, json_out)
