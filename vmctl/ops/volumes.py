@@ -6,7 +6,7 @@ delete and image rm do, refusing before anything changes) or
 :func:`remove_volume_safely` (one item, as repair does).
 
 Known hosts (:func:`known_hosts`): this host, the hosts of the lab on this machine
-(local.labhosts), and those the caller names (a migration record's peer that the
+(local.knownhosts), and those the caller names (a migration record's peer that the
 user gave, later an inventory). A known host that does not answer is skipped: it
 cannot be asked, and refusing every delete while a lab host is down would block
 work on this one; the hosts that answered are named in the refusal's context.
@@ -21,7 +21,7 @@ from vmctl.errors import Conflict, HostError, NotFound, VmctlError
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.libvirtxml.storage import VolumeFacts
-from vmctl.local.labhosts import lab_hosts
+from vmctl.local.knownhosts import lab_hosts
 from vmctl.policy.ownership import Actual, DomainRefs, Expected, describe_users, identity_problem, users
 from vmctl.virt import domains, snapshots
 from vmctl.virt.host import Host

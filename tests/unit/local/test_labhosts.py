@@ -1,8 +1,8 @@
-"""The lab's hosts as runtime code sees them (local/labhosts.py)."""
+"""The lab's hosts as runtime code sees them (local/knownhosts.py: lab_hosts)."""
 
 import json
 
-from vmctl.local.labhosts import lab_hosts
+from vmctl.local.knownhosts import lab_hosts
 
 
 def test_hosts_from_lab_json(tmp_path):
