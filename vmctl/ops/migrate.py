@@ -27,14 +27,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from vmctl.errors import Conflict, MigrationFailed, MigrationTimeout, NotFound, VmctlError
+from vmctl.errors import Conflict, MigrationFailed, MigrationTimeout, VmctlError
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.intents import Intent, begin
+from vmctl.ops.intents import Intent
 from vmctl.ops import carry
 from vmctl.ops.carry import check_can_travel
 from vmctl.ops.migrate_checks import MigrationPlan, lookup_uuid, preflight
-from vmctl.ops.repair import repair_record
+from vmctl.ops.operation import Operation
 from vmctl.ops.settle import Settled, disown_volumes, peers_given, remove_unused_volumes, settle_migration
 from vmctl.policy.migration import POLL_INTERVAL, Action, MonitorState, next_actions
 from vmctl.signals import deferred_signals
@@ -60,9 +60,8 @@ class _Run:
         dest_pool = find_pool(dest, src_pool.name)
         self.dest_pool = dest_pool
         self.on_event, self.started = on_event, started
-        self.src_intent: Intent | None = None
-        self.dest_intent: Intent | None = None
-        self.undo: list[Callable[[], object]] = []
+        self.op = Operation(src, src_pool, "migrate", plan.request.name)  # one record per host, one undo stack
+        self.dest_intent: Intent | None = None  # the destination's record (None: one pool both hosts see)
         self.warnings: list[str] = []
         self.settled: Settled | None = None
         self.postcopy = False  # the switch to post-copy is recorded (and was asked for): no way back
@@ -85,35 +84,19 @@ class _Run:
 
     # --- records -------------------------------------------------------------
     def lock(self) -> None:
-        plan = self.plan
-        data = self.spec.to_data()
-        self.src_intent = begin(self.src_pool, "migrate", plan.request.name, data=data,
-                                repair=lambda r: repair_record(self.src, self.src_pool, r))
-        if plan.storage == "shared" or self.dest_pool is None:
+        self.op.data = self.spec.to_data()
+        self.op.begin()
+        if self.plan.storage == "shared" or self.dest_pool is None:
             return  # one pool seen by both hosts: the source's record is the destination's too
-        try:
-            self.dest_intent = begin(self.dest_pool, "migrate-in", plan.request.name,
-                                     data=data,
-                                     repair=lambda r: repair_record(self.dest, self.dest_pool, r))
-        except BaseException:
-            self.src_intent.release()
-            raise
+        self.dest_intent = self.op.also_on(self.dest, self.dest_pool, "migrate-in")
 
     def note(self, **facts: object) -> None:
         """Add facts to the record (on both hosts), before what they announce is done."""
         self.spec = self.spec.with_note(**facts)
-        for intent in (self.src_intent, self.dest_intent):
-            if intent is not None:
-                intent.note(DATA_KEY, self.spec.to_data()[DATA_KEY])
+        self.op.note(DATA_KEY, self.spec.to_data()[DATA_KEY])
 
     def release(self, clean: bool) -> None:
-        for intent in (self.dest_intent, self.src_intent):
-            if intent is None:
-                continue
-            if clean:
-                intent.release()
-            else:
-                intent.stop_heartbeat()  # left for `vmctl repair`
+        self.op.release(clean)  # not clean: left for `vmctl repair`
 
     # --- steps -----------------------------------------------------------------
     def prepare_destination(self) -> None:
@@ -123,25 +106,14 @@ class _Run:
             return
         assert self.dest_pool is not None and self.dest_intent is not None
         for vol in self.plan.own_volumes:
-            self.dest_intent.will("volume", vol.name)
+            self.op.will("volume", vol.name, on=self.dest_intent)
             self.dest_pool.create_volume(volume_xml(vol.name, vol.capacity, vol.format, backing_path=vol.backing_path,
                                                     backing_format=vol.backing_format or None))
-            self.undo.append(lambda name=vol.name: self.dest_pool.delete_volume(name))  # type: ignore[union-attr]
+            self.op.on_undo(self.dest_pool.delete_volume, vol.name)
             if vol.name not in self.plan.nbd_volumes:  # QEMU copies the others' contents itself
                 copy_volume(self.src_pool, vol.name, self.dest_pool)
         self.emit("phase", "prepared", f"{len(self.plan.own_volumes)} volume(s) made on the destination")
 
-    def undo_destination(self) -> bool:
-        clean = True
-        for step in reversed(self.undo):
-            try:
-                step()
-            except NotFound:
-                pass
-            except VmctlError:
-                clean = False
-        self.undo.clear()
-        return clean
 
 
 def migrate(src: Host, src_pool: Pool, req: MigrationRequest, on_event: OnEvent | None = None) -> MigrationResult:
@@ -181,7 +153,7 @@ def _execute(run: _Run, result: MigrationResult) -> MigrationResult:
         run.prepare_destination()
         checkpoint("migrate:prepared")
         if run.dest_intent is not None:
-            run.dest_intent.will("domain", name, plan.uuid)
+            run.op.will("domain", name, plan.uuid, on=run.dest_intent)
         if plan.live:
             stats, postcopy = _transfer_live(run, dom)
         else:
@@ -306,8 +278,7 @@ def _transfer_offline(run: _Run, dom: domains.Domain) -> JobStats | None:
     domains.define(run.dest, plan.persist_xml)
     checkpoint("migrate:defined")
     if not plan.request.keep_source:
-        assert run.src_intent is not None
-        run.src_intent.will("domain", plan.request.name, plan.uuid)
+        run.op.will("domain", plan.request.name, plan.uuid)
         dom.undefine()
     return None
 
@@ -321,9 +292,8 @@ def _finish(run: _Run) -> None:
         if kept is not None:
             disown_volumes(kept)
     if plan.copy and not plan.request.keep_source:
-        assert run.src_intent is not None
         for vol in plan.own_volumes:
-            run.src_intent.will("volume", vol.name)
+            run.op.will("volume", vol.name)
         checkpoint("migrate:finishing")
         _removed, kept = remove_unused_volumes(run.src, run.src_pool, [v.name for v in plan.own_volumes])
         for volume, why in kept.items():
@@ -342,5 +312,5 @@ def _settle_failure(run: _Run, dom_name: str) -> bool:
         return False
     run.settled = settled
     if run.kept_destination:
-        run.undo.clear()  # its volumes there are the guest's now
-    return run.undo_destination()
+        run.op.commit()  # its volumes there are the guest's now
+    return run.op.unwind()

@@ -32,19 +32,46 @@ from vmctl.virt.storage import Pool
 
 
 class Operation:
-    def __init__(self, host: Host, pool: Pool, op: str, target: str, *, finishes: bool = False) -> None:
-        self.host, self.pool, self.op, self.target, self.finishes = host, pool, op, target, finishes
-        self.intent: Intent | None = None
-        self._undo: list[Callable[[], object]] = []
+    """One operation: its record (the lock) on the host it works on and, for an
+    operation spanning two hosts (a migration), a second record on the other host
+    (:meth:`also_on`); one undo stack for both."""
 
-    def __enter__(self) -> "Operation":
+    def __init__(self, host: Host, pool: Pool, op: str, target: str, *, finishes: bool = False,
+                 data: dict[str, str] | None = None) -> None:
+        self.host, self.pool, self.op, self.target, self.finishes = host, pool, op, target, finishes
+        self.data = dict(data or {})
+        self.intent: Intent | None = None
+        self.others: list[Intent] = []  # the same operation's records on other hosts
+        self._undo: list[Callable[[], object]] = []
         self.repaired_record = False
 
+    def __enter__(self) -> "Operation":
+        return self.begin()
+
+    def begin(self) -> "Operation":
+        """Take the lock on the target (a dead owner's work is repaired first)."""
         def repair(record):
             self.repaired_record = True
             return repair_record(self.host, self.pool, record)
-        self.intent = begin(self.pool, self.op, self.target, repair=repair)
+        self.intent = begin(self.pool, self.op, self.target, repair=repair, data=self.data)
         return self
+
+    def also_on(self, host: Host, pool: Pool, op: str) -> Intent:
+        """Lock the target on a second host too (its own record, with this operation's
+        facts); released with this one. On failure here, this operation's lock goes."""
+        assert self.intent is not None
+        try:
+            intent = begin(pool, op, self.target, data=self.intent.record.data,
+                           repair=lambda record: repair_record(host, pool, record))
+        except BaseException:
+            self.release(clean=True)
+            raise
+        self.others.append(intent)
+        return intent
+
+    @property
+    def records(self) -> list[Intent]:
+        return [i for i in (self.intent, *self.others) if i is not None]
 
     @property
     def repaired(self) -> list[ItemOutcome]:
@@ -52,14 +79,17 @@ class Operation:
         assert self.intent is not None
         return self.intent.repaired
 
-    def will(self, kind: str, name: str, uuid: str = "") -> None:
-        assert self.intent is not None
-        self.intent.will(kind, name, uuid)
+    def will(self, kind: str, name: str, uuid: str = "", *, on: Intent | None = None) -> None:
+        """Record, before doing it, that this makes (or removes) an item: on this host,
+        or ``on`` the other host's record."""
+        target = on or self.intent
+        assert target is not None
+        target.will(kind, name, uuid)
 
     def note(self, key: str, value: str) -> None:
-        """Record an operation-specific fact (write-ahead, like ``will``)."""
-        assert self.intent is not None
-        self.intent.note(key, value)
+        """Record an operation-specific fact (write-ahead, like ``will``), on every host."""
+        for intent in self.records:
+            intent.note(key, value)
 
     def on_undo(self, func: Callable[..., object], *args: object) -> None:
         self._undo.append(partial(func, *args))
@@ -68,23 +98,33 @@ class Operation:
         """Nothing is to be undone any more (the operation reached its goal)."""
         self._undo.clear()
 
+    def release(self, clean: bool) -> None:
+        """Drop the records (``clean``: nothing is left to repair), or keep them for
+        ``vmctl repair`` and stop their heartbeats."""
+        for intent in reversed(self.records):
+            if clean:
+                intent.release()
+            else:
+                intent.stop_heartbeat()
+
+    def still_owned(self) -> bool:
+        return all(intent.still_owned() for intent in self.records)
+
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self.intent is not None
         if exc is None:
-            self.intent.release()
+            self.release(clean=True)
             return
         with deferred_signals():
-            if not self.intent.still_owned():
+            if not self.still_owned():
                 self._undo.clear()
-                self.intent.stop_heartbeat()  # repaired by someone else: nothing here is ours to touch
+                self.release(clean=False)  # repaired by someone else: nothing here is ours to touch
                 return
-            clean = self._finish() if self.finishes and isinstance(exc, KeyboardInterrupt) else self._unwind()
-        if clean:
-            self.intent.release()
-        else:
-            self.intent.stop_heartbeat()  # leave the record for `vmctl repair`
+            clean = self._finish() if self.finishes and isinstance(exc, KeyboardInterrupt) else self.unwind()
+        self.release(clean)
 
-    def _unwind(self) -> bool:
+    def unwind(self) -> bool:
+        """Run the undo steps, newest first; False when one failed (its item stays recorded)."""
         clean = True
         for step in reversed(self._undo):
             try:
