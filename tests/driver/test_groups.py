@@ -14,9 +14,9 @@ from vmctl.ops.templates import builtin_dir
 from vmctl.spec.domain import Accel, DirectBoot, DiskSpec, DomainSpec, NicSpec, VmMeta
 from vmctl.errors import Conflict, Interrupted, NotFound, OperationFailed
 from vmctl.ops import groups
-from vmctl.ops.intents import Intent
+from vmctl.ops.safety.intents import Intent
 from vmctl.ops.pool import PoolRef
-from vmctl.ops.repair import repair_record
+from vmctl.ops.safety.repair import repair_record
 from vmctl.ops.snapshots import notes_of
 from vmctl.ops.vms import Vms
 from vmctl.local.process import me

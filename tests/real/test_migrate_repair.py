@@ -23,7 +23,7 @@ import pytest
 from vmctl.api import Vmctl
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.process import me
-from vmctl.ops.intents import RECORD_BYTES, record_volume
+from vmctl.ops.safety.intents import RECORD_BYTES, record_volume
 from vmctl.spec.intent import IntentRecord
 from vmctl.spec.migration_record import HostRef, MigrationSpec
 from vmctl.testing.lab.testlab import LabView, migration_lab

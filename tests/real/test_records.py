@@ -17,11 +17,11 @@ import pytest
 from vmctl.errors import Busy, LostLock
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.process import me
-from vmctl.ops import intents
-from vmctl.ops.claims import claim_numbers, claim_volume
-from vmctl.ops.intents import begin, create_record_volume, decode, new_record, read_record, record_volume
-from vmctl.ops.operation import Operation
-from vmctl.ops.repair import repair, repair_record
+from vmctl.ops.safety import intents
+from vmctl.ops.safety.claims import claim_numbers, claim_volume
+from vmctl.ops.safety.intents import begin, create_record_volume, decode, new_record, read_record, record_volume
+from vmctl.ops.safety.operation import Operation
+from vmctl.ops.safety.repair import repair, repair_record
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool, ensure_dir_pool
 

@@ -54,7 +54,7 @@ def test_second_operation_on_one_vm_is_busy_and_a_killed_owner_frees_it(api, tin
 
 def test_a_lock_held_by_another_client_machine(api, tiny, vm_name, tmp_path, capsys):
     """Another machine's vmctl (its heartbeat is fresh): Busy, whatever our pids say."""
-    from vmctl.ops.intents import begin, decode
+    from vmctl.ops.safety.intents import begin, decode
 
     api.create(vm_name, start=False)
     other = PausedVmctl(["delete", vm_name], "delete:recorded", tmp_path,

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.host import HostInfo
     from vmctl.ops.images import ImageStore
-    from vmctl.ops.repair import RepairReport
+    from vmctl.ops.safety.repair import RepairReport
     from vmctl.ops.templates import PreparedTemplate, Template
     from vmctl.spec.image import Image
     from vmctl.spec.migration import MigrationEvent, MigrationResult
@@ -182,14 +182,14 @@ class Vmctl(GuestApi, SnapshotApi):
 
     def import_image(self, path: str | Path, *, name: str | None = None, fmt: str | None = None,
                      default_user: str = "") -> "Image":
-        from vmctl.ops.repair import sweep
+        from vmctl.ops.safety.repair import sweep
 
         images = self.images
         sweep(self.host, images.pool)
         return images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user)
 
     def remove_image(self, name: str) -> "Image":
-        from vmctl.ops.repair import sweep
+        from vmctl.ops.safety.repair import sweep
         from vmctl.virt import domains
 
         images = self.images
@@ -251,7 +251,7 @@ class Vmctl(GuestApi, SnapshotApi):
         from vmctl.ops.create import execute_create, plan_create
 
         from vmctl.local.testhooks import checkpoint
-        from vmctl.ops.repair import sweep
+        from vmctl.ops.safety.repair import sweep
         from vmctl.signals import deferred_signals
 
         if not options.get("start", True) and (options.get("wait_boot") or wait_ssh):
@@ -303,7 +303,7 @@ class Vmctl(GuestApi, SnapshotApi):
         migration is settled with its other host reached at ``peer`` (else only at a URI
         given here or a known host's, never at one read from the record alone)."""
         from vmctl.ops.images import ImageStore
-        from vmctl.ops.repair import RepairReport, repair
+        from vmctl.ops.safety.repair import RepairReport, repair
         from vmctl.ops.settle import peers_given
         from vmctl.ops.tiny import remove_unused_builds, unused_builds
         from vmctl.virt import domains

@@ -46,9 +46,9 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local import diskimage, qemuimg
 from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.intents import read_record
+from vmctl.ops.safety.intents import read_record
 from vmctl.ops.backupcheck import FORMAT, check_backup, sha256_of, still_plain
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.preflight import check_host
 from vmctl.ops.resolve import random_mac
 from vmctl.ops.seed import has_secret_seed, holds_private_key

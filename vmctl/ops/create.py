@@ -26,7 +26,7 @@ from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.host import choose_accel
 from vmctl.ops.images import ImageStore
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.pool import PoolRef
 from vmctl.ops.seed import retire_seed_secret
 from vmctl.ops.resolve import default_template_name, disk_volume_name, random_mac, resolve_spec, seed_volume_name

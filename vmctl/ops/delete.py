@@ -10,7 +10,7 @@ from pathlib import Path
 from vmctl.errors import Conflict, NotFound
 from vmctl.libvirtxml.facts import DomainFacts, parse_domain
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.volumes import all_refs
 from vmctl.policy.ownership import Use, delete_decision, describe_users, users
 from vmctl.spec.volumes import is_legacy_vm_volume

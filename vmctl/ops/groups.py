@@ -29,7 +29,7 @@ from vmctl.errors import Conflict, NotFound, OperationFailed, VmctlError
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.paused import resume_paused
 from vmctl.ops.revert import check_revertible, revert_unlocked
 from vmctl.ops.snapshots import (SnapshotInfo, check_can_snapshot, create_snapshot, drop_note, get_snapshot,

@@ -21,7 +21,7 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local import diskimage
 from vmctl.local.imageheader import HEAD_BYTES, inspect_pool_copy
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.volumes import check_removable
 from vmctl.policy.ownership import Expected
 from vmctl.spec.volumes import IMAGE_DESCRIPTION_SUFFIX, image_lock, image_of_description, image_volume

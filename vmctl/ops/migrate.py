@@ -30,11 +30,11 @@ from collections.abc import Callable
 from vmctl.errors import Conflict, MigrationFailed, MigrationTimeout, VmctlError
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.intents import Intent
+from vmctl.ops.safety.intents import Intent
 from vmctl.ops import carry
 from vmctl.ops.carry import check_can_travel
 from vmctl.ops.migrate_checks import MigrationPlan, lookup_uuid, preflight
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.settle import Settled, disown_volumes, peers_given, remove_unused_volumes, settle_migration
 from vmctl.policy.migration import POLL_INTERVAL, Action, MonitorState, next_actions
 from vmctl.signals import deferred_signals

@@ -20,7 +20,7 @@ from vmctl.libvirtxml.storage import VolumeFacts
 from vmctl.local.net import port_is_free
 from vmctl.ops.delete import own_volumes, users_of
 from vmctl.ops.carry import check_can_travel
-from vmctl.ops.intents import is_alive, read_record
+from vmctl.ops.safety.intents import is_alive, read_record
 from vmctl.ops.vms import used_ssh_ports
 from vmctl.policy.migration import MonitorSettings, settings_for
 from vmctl.policy.ports import pick_ssh_port

@@ -18,7 +18,7 @@ from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.metadata import SURVIVING_REVERT, surviving_revert
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.vms import update_meta
 from vmctl.spec.names import check_name
 from vmctl.virt import domains, snapshots

@@ -20,7 +20,7 @@ from vmctl.libvirtxml.edits import disk_with_source
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.resolve import seed_volume_name
 from vmctl.spec.volumes import clean_seed_volume
 from vmctl.virt import domains

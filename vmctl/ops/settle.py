@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from vmctl.errors import Conflict, NotFound, OperationFailed, VmctlError
 from vmctl.local.knownhosts import known_host_uris
-from vmctl.ops.intents import delete_if_same, read_record, record_volume
+from vmctl.ops.safety.intents import delete_if_same, read_record, record_volume
 from vmctl.policy.migration import Side, role_of, settle
 from vmctl.policy.peers import choose_peer
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord
@@ -209,4 +209,4 @@ def repair_migration(host: Host, pool: Pool, record: IntentRecord) -> list[str]:
                 delete_if_same(peer_pool, record_volume(name), name, theirs)
     finally:
         peer.close()
-    return done  # this host's record: dropped by the repair that holds its claim (ops.repair)
+    return done  # this host's record: dropped by the repair that holds its claim (ops.safety.repair)

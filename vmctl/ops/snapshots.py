@@ -28,7 +28,7 @@ from vmctl.errors import Conflict, InvalidInput, OperationFailed, VmctlError
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.snapshot import SnapshotFacts, parse_snapshot, snapshot_xml
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.operation import Operation
+from vmctl.ops.safety.operation import Operation
 from vmctl.ops.seed import has_secret_seed
 from vmctl.ops.vms import update_meta
 from vmctl.spec.names import check_name
@@ -78,7 +78,7 @@ def drop_note(dom: Domain, name: str) -> None:
 
 def pending_snapshots(pool: Pool | None, vm: str) -> set[str]:
     """Snapshots an unfinished (or killed) `snapshot create` of ``vm`` names: incomplete."""
-    from vmctl.ops.intents import read_record
+    from vmctl.ops.safety.intents import read_record
 
     if pool is None:
         return set()

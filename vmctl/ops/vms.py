@@ -89,7 +89,7 @@ class Vms:
         try:
             dom = domains.lookup(self.host, check_name(name))
         except NotFound as exc:
-            from vmctl.ops.repair import half_made_hint
+            from vmctl.ops.safety.repair import half_made_hint
 
             hint = half_made_hint(self.pools.find(), name)
             if hint is None:
@@ -103,7 +103,7 @@ class Vms:
     # --- lifecycle -----------------------------------------------------------
     def _locked(self, op: str, name: str):
         """The VM's lock for a lifecycle operation (an intent record without items)."""
-        from vmctl.ops.operation import Operation
+        from vmctl.ops.safety.operation import Operation
 
         return Operation(self.host, self.pools.ensure(), op, name)
 

@@ -110,7 +110,7 @@ def remove_volume_safely(host: Host, pool: Pool, name: str, *, expect: Expected 
                          hosts: Sequence[str] = (), besides: str | None = None) -> bool:
     """Remove volume ``name`` when nothing on a known host uses it and it is the one
     recorded; False when it is already gone; Conflict (nothing removed) otherwise.
-    For repair's "volume" items (ops.repair.remove_item): ``hosts`` the record's peer
+    For repair's "volume" items (ops.safety.repair.remove_item): ``hosts`` the record's peer
     (once it is trusted), ``besides`` the domain on this host the same record removes
     (a dead delete's VM, whose items are undone volumes first)."""
     try:

@@ -4,7 +4,7 @@ A record names the operation, the object it works on, its owner (which process o
 which machine, since when, and a heartbeat) and, write-ahead, each thing the
 operation is about to make or remove. It is also the operation's lock. After the
 owner dies (SIGKILL, power loss) anyone can read the record and finish or undo
-the work: see ``vmctl.ops.intents`` and ``vmctl repair``.
+the work: see ``vmctl.ops.safety.intents`` and ``vmctl repair``.
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ def test_legacy_vm_volumes_exclude_images_and_other_vms():
 
 
 def test_the_modules_that_name_volumes_use_this_one():
-    from vmctl.ops import carry, images, intents, resolve, seed, tiny, tinydisk
+    from vmctl.ops import carry, images, resolve, seed, tiny, tinydisk
+    from vmctl.ops.safety import intents
 
     assert resolve.disk_volume_name("a") == v.disk_volume("a") and resolve.seed_volume_name("a") == v.seed_volume("a")
     assert seed.clean_seed_volume_name("a") == v.clean_seed_volume("a")

@@ -24,9 +24,9 @@ from functools import partial
 
 from vmctl.errors import NotFound
 from vmctl.signals import deferred_signals
-from vmctl.ops.intents import Intent, begin
-from vmctl.ops.items import ItemOutcome, remove_item
-from vmctl.ops.repair import repair_record
+from vmctl.ops.safety.intents import Intent, begin
+from vmctl.ops.safety.items import ItemOutcome, remove_item
+from vmctl.ops.safety.repair import repair_record
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 

@@ -4,10 +4,10 @@ operation that meets such a record.
 
 Every operation records, before acting, each item it makes (create, image import:
 repair removes them = undo) or removes (delete, image rm: repair removes them =
-finish). Items are removed newest first by their kind's remover (``ops.items``): what
+finish). Items are removed newest first by their kind's remover (``ops.safety.items``): what
 is already gone is skipped, a domain is removed only if its UUID is the recorded one,
 a volume only while no domain uses it. A repair first claims the record
-(``ops.claims``), so two repairs never work on one record.
+(``ops.safety.claims``), so two repairs never work on one record.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from vmctl.errors import Busy, NotFound, VmctlError
-from vmctl.ops.claims import claimed
-from vmctl.ops.intents import (TORN_OP, delete_if_same, is_alive, list_records, read_record, record_volume,
+from vmctl.ops.safety.claims import claimed
+from vmctl.ops.safety.intents import (TORN_OP, delete_if_same, is_alive, list_records, read_record, record_volume,
                                sweep_stages)
-from vmctl.ops.items import ItemOutcome, remove_item
+from vmctl.ops.safety.items import ItemOutcome, remove_item
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord
 from vmctl.spec.volumes import is_record_volume
 from vmctl.virt.host import Host

@@ -3,7 +3,7 @@ format-1 records read as they should."""
 
 import json
 
-from vmctl.ops.intents import SLOT, decode, encode
+from vmctl.ops.safety.intents import SLOT, decode, encode
 from vmctl.spec.intent import IntentRecord, Item, Owner
 
 OWNER = Owner(machine="m", boot="b", pid=1, start=2, hostname="h", user="u", pidns="pid:[1]")

@@ -16,7 +16,7 @@ storage API, so remote hosts work the same way).
 - **A second operation** on the same target fails at once with ``Busy`` naming the
   operation, its owner and since when, unless the owner is dead
   (:mod:`vmctl.policy.liveness`); then the dead operation is finished or undone first
-  (:mod:`vmctl.ops.repair`, which claims the record: see :mod:`vmctl.ops.claims`).
+  (:mod:`vmctl.ops.safety.repair`, which claims the record: see :mod:`vmctl.ops.safety.claims`).
 - **A record no one can read** (left by libvirtd dying mid-copy, or by vmctl before
   records were written in one step) blocks only while it may still be being written:
   after ``TORN_GRACE`` seconds without a write it is taken as abandoned (it names no

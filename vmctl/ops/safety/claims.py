@@ -2,7 +2,7 @@
 vmctl commands, or two hosts that share a pool) never work on one record at once.
 
 Claims are volumes ``TARGET.intent-claim-N.json`` holding the claimant as an owner,
-made in one libvirt call like records (:func:`vmctl.ops.intents.create_record_volume`):
+made in one libvirt call like records (:func:`vmctl.ops.safety.intents.create_record_volume`):
 making claim N is atomic, so exactly one claimant wins it. To claim, a repair takes the
 next number after the highest claim there is, and only if that claim's owner is dead
 (its repair was killed) or there is none. Having won, it reads the record again and
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from vmctl.errors import Busy, Conflict, NotFound, OperationFailed
-from vmctl.ops.intents import create_record_volume, is_alive, new_record, read_record, read_volume_record
+from vmctl.ops.safety.intents import create_record_volume, is_alive, new_record, read_record, read_volume_record
 from vmctl.spec.intent import IntentRecord
 from vmctl.spec.volumes import claim_number, claim_volume
 from vmctl.virt.storage import Pool
