@@ -38,7 +38,8 @@ def users_of(host: Host, pool: Pool, volumes: list[str], *, besides: str,
     backs onto it (an overlay, an external snapshot). ``besides``: this host's domain
     being deleted (the same name on another host is another user)."""
     paths = {f"{pool.path}/{v}": v for v in volumes}
-    return users(paths, all_refs(host, hosts), [(v.name, v.backing_path) for v in pool.volumes()], besides=besides)
+    return users(paths, all_refs(host, hosts, pool=pool), [(v.name, v.backing_path) for v in pool.volumes()],
+                 besides=besides)
 
 
 def delete_vm(host: Host, pool: Pool, name: str, *, hosts: Sequence[str] = (), keep_shared: bool = True,

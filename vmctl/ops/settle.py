@@ -157,7 +157,7 @@ def remove_unused_volumes(host: Host, pool: Pool, volumes: Iterable[str]) -> tup
         if volume not in users:
             _quietly(pool.delete_volume, volume)
             removed.append(volume)
-    return removed, {v: f"used by {', '.join(u)}" for v, u in users.items()}
+    return removed, {v: f"used by {', '.join(map(str, u))}" for v, u in users.items()}
 
 
 def _resume(dom: "domains.Domain") -> None:

@@ -26,7 +26,8 @@ from vmctl.policy.ownership import Actual, DomainRefs, Expected, describe_users,
 from vmctl.virt import domains, snapshots
 from vmctl.virt.host import Host
 from vmctl.virt.migrate import host_uuid
-from vmctl.virt.storage import Pool
+from vmctl.spec.volumes import is_image_volume
+from vmctl.virt.storage import Pool, find_pool, volume_by_path
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,11 @@ def domain_refs(host: Host, *, host_id: str, label: str, this_host: bool) -> lis
     return refs
 
 
-def all_refs(host: Host, hosts: Sequence[str] = ()) -> list[DomainRefs]:
+def all_refs(host: Host, hosts: Sequence[str] = (), *, pool: Pool | None = None) -> list[DomainRefs]:
     """Domain references on this host and on every known host that answers (each host
-    once, by its libvirt UUID)."""
+    once, by its libvirt UUID). With ``pool``: another host's references count only
+    if it sees ``pool``'s directory as the same storage (:func:`shares_storage`); a
+    host with a private directory at the same path names other files."""
     here = host_uuid(host) or host.uri
     refs = domain_refs(host, host_id=here, label="this host", this_host=True)
     seen = {here}
@@ -77,10 +80,30 @@ def all_refs(host: Host, hosts: Sequence[str] = ()) -> list[DomainRefs]:
                 if uuid in seen:
                     continue
                 seen.add(uuid)
+                if pool is not None and not shares_storage(pool, conn):
+                    continue
                 refs += domain_refs(conn, host_id=uuid, label=other.label or other.uri, this_host=False)
         except HostError:
             continue  # not reachable: it cannot be asked (see the module's docstring)
     return refs
+
+
+def shares_storage(pool: Pool, other: Host, probes: int = 3) -> bool:
+    """Whether ``other`` sees ``pool``'s directory as the same storage: a file of the
+    pool has the same change time there (the same inode), preferably an immutable one
+    (an image volume: read-only once written). A host that sees none of them has a
+    directory of its own at that path. Nothing to compare with counts as sharing: the
+    safe side."""
+    listing = [v for v in pool.volumes() if v.ctime]
+    candidates = [v for v in listing if is_image_volume(v.name)] or listing
+    theirs_pool = find_pool(other, pool.name)
+    if theirs_pool is not None and theirs_pool.path == pool.path:
+        theirs_pool.refresh()  # its listing is a cache: files this host made are unknown to it until then
+    for vol in candidates[:probes]:
+        theirs = volume_by_path(other, vol.path)
+        if theirs is not None and theirs.ctime:
+            return theirs.ctime == vol.ctime
+    return not candidates
 
 
 def check_removable(host: Host, pool: Pool, volumes: Sequence[str], *, besides: str | None = None,
@@ -93,7 +116,8 @@ def check_removable(host: Host, pool: Pool, volumes: Sequence[str], *, besides: 
     if not paths:
         return
     listing = pool.volumes()
-    used = users(paths, all_refs(host, hosts), [(v.name, v.backing_path) for v in listing], besides=besides)
+    used = users(paths, all_refs(host, hosts, pool=pool), [(v.name, v.backing_path) for v in listing],
+                 besides=besides)
     if used:
         raise Conflict(f"cannot {what}: {describe_users(used)}",
                        hint="delete or flatten what uses those volumes first; nothing was changed")

@@ -26,14 +26,15 @@ def repair(name: str = typer.Argument(None, help="Only this VM (or image:NAME); 
     report = api().repair(name, dry_run=dry_run, peer=peer)
     if json_out:
         emit_json({"dry_run": dry_run, **report.to_dict()})
-        return
-    if not report.findings and not report.images_removed:
+    elif not report.findings and not report.images_removed:
         line("nothing to repair")
-        return
-    if report.findings:
-        table(["NAME", "OPERATION", "OWNER", "SINCE", "STATE", "ACTION", "ITEMS"],
-              [(f.target, f.op or "-", f.owner or "-", f.since or "-", f.state,
-                ("would " if dry_run and f.action not in ("none",) else "") + f.action,
-                ", ".join(f.items) or "-") for f in report.findings])
-    for image in report.images_removed:
-        line(f"{'would remove' if dry_run else 'removed'} unused image {image}")
+    else:
+        if report.findings:
+            table(["NAME", "OPERATION", "OWNER", "SINCE", "STATE", "ACTION", "ITEMS"],
+                  [(f.target, f.op or "-", f.owner or "-", f.since or "-", f.state,
+                    ("would " if dry_run and f.action not in ("none",) else "") + f.action,
+                    ", ".join(f.items) or "-") for f in report.findings])
+        for image in report.images_removed:
+            line(f"{'would remove' if dry_run else 'removed'} unused image {image}")
+    if report.refusal is not None:  # the rest was repaired; this one waits, and the exit status says so
+        raise report.refusal

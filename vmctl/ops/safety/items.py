@@ -9,7 +9,7 @@ A new kind gets a remover here, registered with ``@kind("name")``.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +49,18 @@ def kind(name: str) -> Callable[[Remover], Remover]:
         REMOVERS[name] = func
         return func
     return register
+
+
+def remove_items(host: Host, pool: Pool, items: Iterable[Item]) -> list[ItemOutcome]:
+    """Remove ``items`` in the order given. A volume kept because something used it is
+    tried once more at the end: the user may have been an item removed after it (a
+    half-made VM's domain, which uses the seed its first boot replaced)."""
+    items = list(items)
+    outcomes = [remove_item(host, pool, item) for item in items]
+    for n, (item, outcome) in enumerate(zip(items, outcomes)):
+        if item.kind == "volume" and outcome.result == KEPT:
+            outcomes[n] = remove_item(host, pool, item)
+    return outcomes
 
 
 def remove_item(host: Host, pool: Pool, item: Item) -> ItemOutcome:

@@ -25,7 +25,7 @@ from functools import partial
 from vmctl.errors import NotFound
 from vmctl.signals import deferred_signals
 from vmctl.ops.safety.intents import Intent, begin
-from vmctl.ops.safety.items import ItemOutcome, remove_item
+from vmctl.ops.safety.items import KEPT, ItemOutcome, remove_items
 from vmctl.ops.safety.repair import repair_record
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
@@ -139,9 +139,7 @@ class Operation:
     def _finish(self) -> bool:
         assert self.intent is not None
         try:
-            for item in self.intent.record.repair_order:
-                if remove_item(self.host, self.pool, item).result == "kept":
-                    return False  # e.g. still in use: the record stays and says so
+            outcomes = remove_items(self.host, self.pool, self.intent.record.repair_order)
         except Exception:  # noqa: BLE001 - the record stays: repair finishes it
             return False
-        return True
+        return all(o.result != KEPT for o in outcomes)  # e.g. still in use: the record stays and says so

@@ -19,7 +19,7 @@ from vmctl.errors import Busy, NotFound, VmctlError
 from vmctl.ops.safety.claims import claimed
 from vmctl.ops.safety.intents import (TORN_OP, delete_if_same, is_alive, list_records, read_record, record_volume,
                                sweep_stages)
-from vmctl.ops.safety.items import ItemOutcome, remove_item
+from vmctl.ops.safety.items import ItemOutcome, remove_items
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord
 from vmctl.spec.volumes import is_record_volume
 from vmctl.virt.host import Host
@@ -38,9 +38,12 @@ class RepairFinding:
     items: list[str] = field(default_factory=list)  # what was (or, with --dry-run, would be) done, as text
     done: bool = False
     outcomes: list[ItemOutcome] = field(default_factory=list)  # what was done, item by item
+    error: VmctlError | None = field(default=None, repr=False, compare=False)  # why it was refused
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("error")
+        return data
 
 
 def repair_record(host: Host, pool: Pool, record: IntentRecord) -> list[ItemOutcome]:
@@ -56,7 +59,7 @@ def repair_record(host: Host, pool: Pool, record: IntentRecord) -> list[ItemOutc
             done = [ItemOutcome("migration", current.target, "settled", line)
                     for line in repair_migration(host, pool, current)]
         else:
-            done = [remove_item(host, pool, item) for item in current.repair_order]
+            done = remove_items(host, pool, current.repair_order)
         delete_if_same(pool, record_volume(current.target), current.target, current)
         return done
 
@@ -109,7 +112,8 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
         except VmctlError as exc:  # e.g. a migration whose other host is not known: this record waits
             if target is not None:
                 raise
-            findings.append(RepairFinding(name, op, owner, since, "refused", "none", [f"{exc.message} ({exc.hint})"]))
+            findings.append(RepairFinding(name, op, owner, since, "refused", "none", [f"{exc.message} ({exc.hint})"],
+                                          error=exc))
             continue
         items = [o.describe() for o in outcomes] or ([record_volume(name)] if record.op == TORN_OP else [])
         findings.append(RepairFinding(name, op, owner, since, state, _action(record), items, True, outcomes))
@@ -131,6 +135,11 @@ class RepairReport:
 
     def to_dict(self) -> dict[str, object]:
         return {"findings": [f.to_dict() for f in self.findings], "images_removed": self.images_removed}
+
+    @property
+    def refusal(self) -> VmctlError | None:
+        """The first record that could not be repaired as things are (the others were)."""
+        return next((f.error for f in self.findings if f.error is not None), None)
 
 
 def half_made_hint(pool: Pool | None, name: str) -> str | None:
