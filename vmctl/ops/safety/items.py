@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vmctl.errors import Conflict, NotFound, VmctlError
+from vmctl.ops.volumes import UsageView
 from vmctl.spec.intent import Item
 from vmctl.spec.volumes import is_partial
 from vmctl.virt import domains
@@ -40,7 +41,21 @@ class ItemOutcome:
         return asdict(self)
 
 
-Remover = Callable[[Host, Pool, Item], ItemOutcome]
+@dataclass
+class Removal:
+    """Where items are removed: the host, its pool, and who uses the pool's volumes (read
+    once for all the items of a record, kept current with what is removed)."""
+
+    host: Host
+    pool: Pool
+    usage: UsageView
+
+    @classmethod
+    def on(cls, host: Host, pool: Pool) -> "Removal":
+        return cls(host, pool, UsageView(host, pool))
+
+
+Remover = Callable[[Removal, Item], ItemOutcome]
 REMOVERS: dict[str, Remover] = {}
 
 
@@ -51,56 +66,56 @@ def kind(name: str) -> Callable[[Remover], Remover]:
     return register
 
 
-def remove_items(host: Host, pool: Pool, items: Iterable[Item]) -> list[ItemOutcome]:
+def remove_items(host: Host, pool: Pool, items: Iterable[Item], where: Removal | None = None) -> list[ItemOutcome]:
     """Remove ``items`` in the order given. A volume kept because something used it is
     tried once more at the end: the user may have been an item removed after it (a
-    half-made VM's domain, which uses the seed its first boot replaced)."""
-    items = list(items)
-    outcomes = [remove_item(host, pool, item) for item in items]
+    half-made VM's domain, which uses the seed its first boot replaced). ``where``: one
+    view of the pool's users shared by several records' removals (a repair pass)."""
+    items, where = list(items), where or Removal.on(host, pool)
+    outcomes = [remove_item(where, item) for item in items]
     for n, (item, outcome) in enumerate(zip(items, outcomes)):
         if item.kind == "volume" and outcome.result == KEPT:
-            outcomes[n] = remove_item(host, pool, item)
+            outcomes[n] = remove_item(where, item)
     return outcomes
 
 
-def remove_item(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+def remove_item(where: Removal, item: Item) -> ItemOutcome:
     """Remove one recorded item if it is still there and still the one recorded."""
     remover = REMOVERS.get(item.kind)
     if remover is None:
         raise VmctlError(f"intent record names an item vmctl cannot remove: {item.kind} {item.name}",
                          hint="a newer vmctl wrote it; repair with that version")
-    return remover(host, pool, item)
+    return remover(where, item)
 
 
 @kind("volume")
-def _volume(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+def _volume(where: Removal, item: Item) -> ItemOutcome:
     """Removed only while no domain on any known host uses it (as a disk, in a backing
     chain or a snapshot), e.g. never an external snapshot's overlay the guest now
     writes to (ops.volumes)."""
-    from vmctl.ops.volumes import remove_volume_safely
-
     try:
-        removed = remove_volume_safely(host, pool, item.name)
+        removed = where.usage.remove_volume(item.name)
     except Conflict as exc:
         return ItemOutcome("volume", item.name, KEPT, exc.message)
     return ItemOutcome("volume", item.name, REMOVED if removed else GONE)
 
 
 @kind("domain")
-def _domain(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+def _domain(where: Removal, item: Item) -> ItemOutcome:
     try:
-        dom = domains.lookup(host, item.name)
+        dom = domains.lookup(where.host, item.name)
     except NotFound:
         return ItemOutcome("domain", item.name, GONE)
     if item.uuid and dom.uuid != item.uuid:
         return ItemOutcome("domain", item.name, KEPT, "a later domain of that name")
     dom.destroy()
     dom.undefine()
+    where.usage.forget_domain(item.name)
     return ItemOutcome("domain", item.name, REMOVED)
 
 
 @kind("partial")
-def _partial(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+def _partial(where: Removal, item: Item) -> ItemOutcome:
     """A killed backup's unfinished file or directory (on the machine that ran it)."""
     path = Path(item.name)
     if not is_partial(path.name) or path.is_symlink() or not (path.is_dir() or path.is_file()):
@@ -113,7 +128,7 @@ def _partial(host: Host, pool: Pool, item: Item) -> ItemOutcome:
 
 
 @kind("snapshot")
-def _snapshot(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+def _snapshot(where: Removal, item: Item) -> ItemOutcome:
     """"VM/SNAPSHOT" a killed `snapshot create` named. Noted: it was complete, kept. An
     external one libvirt made: the guest runs on its overlays now, so it is finished
     (noted, overlays recorded as the VM's), never unmade. Else: deleted."""
@@ -123,7 +138,7 @@ def _snapshot(host: Host, pool: Pool, item: Item) -> ItemOutcome:
 
     vm, _, snap = item.name.partition("/")
     try:
-        dom = domains.lookup(host, vm)
+        dom = domains.lookup(where.host, vm)
         if snap in notes_of(dom):
             return ItemOutcome("snapshot", item.name, KEPT, "complete")
         xml = next((x for x in snapshots.list_xml(dom) if parse_snapshot(x).name == snap), None)
@@ -139,10 +154,10 @@ def _snapshot(host: Host, pool: Pool, item: Item) -> ItemOutcome:
 
 
 @kind("paused")
-def _paused(host: Host, pool: Pool, item: Item) -> ItemOutcome:
+def _paused(where: Removal, item: Item) -> ItemOutcome:
     """A guest a group snapshot or revert paused: resumed if vmctl's pause is still on it."""
     from vmctl.ops.paused import resume_paused
 
-    if resume_paused(host, item.name, item.uuid):
+    if resume_paused(where.host, item.name, item.uuid):
         return ItemOutcome("paused", item.name, RESUMED)
     return ItemOutcome("paused", item.name, GONE, "not paused by vmctl any more")

@@ -19,7 +19,7 @@ from vmctl.errors import Busy, NotFound, VmctlError
 from vmctl.ops.safety.claims import claimed
 from vmctl.ops.safety.intents import (TORN_OP, delete_if_same, is_alive, list_records, read_record, record_volume,
                                sweep_stages)
-from vmctl.ops.safety.items import ItemOutcome, remove_items
+from vmctl.ops.safety.items import ItemOutcome, Removal, remove_items
 from vmctl.spec.intent import MIGRATE_OPS, IntentRecord
 from vmctl.spec.volumes import is_record_volume
 from vmctl.virt.host import Host
@@ -46,7 +46,7 @@ class RepairFinding:
         return data
 
 
-def repair_record(host: Host, pool: Pool, record: IntentRecord) -> list[ItemOutcome]:
+def repair_record(host: Host, pool: Pool, record: IntentRecord, where: Removal | None = None) -> list[ItemOutcome]:
     """Finish or undo a dead operation, holding the claim on its record (Busy while
     another repair holds it); returns what was done. The record goes last (if it is
     still the dead operation's), so an interrupted repair is repaired again next time."""
@@ -59,7 +59,7 @@ def repair_record(host: Host, pool: Pool, record: IntentRecord) -> list[ItemOutc
             done = [ItemOutcome("migration", current.target, "settled", line)
                     for line in repair_migration(host, pool, current)]
         else:
-            done = remove_items(host, pool, current.repair_order)
+            done = remove_items(host, pool, current.repair_order, where)
         delete_if_same(pool, record_volume(current.target), current.target, current)
         return done
 
@@ -74,7 +74,7 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
     undone (not with ``dry_run``), live ones reported. Records no one can read are
     removed once abandoned (see ``intents.TORN_GRACE``), at once for an explicit
     ``target`` (``force_unreadable``)."""
-    findings = []
+    findings, where = [], Removal.on(host, pool)  # who uses the pool's volumes: read once, kept current
     if not dry_run:
         sweep_stages(pool)
     for name, record in list_records(pool):
@@ -105,7 +105,7 @@ def repair(host: Host, pool: Pool, target: str | None = None, *, dry_run: bool =
             findings.append(RepairFinding(name, op, owner, since, state, _action(record), items))
             continue
         try:
-            outcomes = repair_record(host, pool, record)
+            outcomes = repair_record(host, pool, record, where)
         except Busy as exc:
             findings.append(RepairFinding(name, op, owner, since, "repairing", "none", [exc.message]))
             continue
