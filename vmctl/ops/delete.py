@@ -32,7 +32,7 @@ def own_volumes(facts: DomainFacts, pool: Pool, name: str) -> list[str]:
 
 
 def users_of(host: Host, pool: Pool, volumes: list[str], *, besides: str,
-             hosts: Sequence[str] = ()) -> dict[str, list[Use]]:
+             hosts: Sequence[str | Host] = ()) -> dict[str, list[Use]]:
     """For each volume, what else uses it: a domain's disk, backing chain or snapshot on
     this host or any known host (ops.volumes.known_hosts), or another volume that
     backs onto it (an overlay, an external snapshot). ``besides``: this host's domain

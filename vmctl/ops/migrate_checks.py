@@ -252,7 +252,7 @@ def _check_no_other_users(checks: Checks, name: str, own: list[VolumeFacts], src
     source, any known host, and the destination when they share the storage) would be
     moved away or removed under it. The VM itself is the source's domain of its name."""
     users = users_of(src, src_pool, [v.name for v in own], besides=name,
-                     hosts=[dest.uri] if shared_pool is not None else [])
+                     hosts=[dest] if shared_pool is not None else [])
     if users:
         listing = "; ".join(f"{v} is used by {', '.join(map(str, u))}" for v, u in sorted(users.items()))
         checks.fail("storage", Conflict(f"{name}'s volumes are not its alone: {listing}",

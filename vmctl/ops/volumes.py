@@ -15,6 +15,7 @@ work on this one; the hosts that answered are named in the refusal's context.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from vmctl.errors import Conflict, HostError, NotFound, VmctlError
@@ -35,15 +36,16 @@ class KnownHost:
     uri: str
     uuid: str = ""   # libvirt host UUID when known before connecting
     label: str = ""  # a name for people (lab1, a URI)
+    conn: Host | None = None  # a connection the caller holds already (used, not closed)
 
 
-def known_hosts(extra: Iterable[str] = ()) -> list[KnownHost]:
+def known_hosts(extra: Iterable[str | Host] = ()) -> list[KnownHost]:
     """Hosts besides the one vmctl works on whose domains may use the same storage: the
-    lab's, plus ``extra`` URIs (given by the user or a record's peer the user
-    confirmed). The one place a later inventory adds its hosts."""
-    found = [KnownHost(h.uri, h.uuid, h.name) for h in lab_hosts()]
-    found += [KnownHost(uri, "", uri) for uri in extra if uri]
-    return found
+    lab's, plus ``extra`` (URIs or open connections: given by the user, a migration's
+    destination, a record's peer the user confirmed). The one place a later inventory
+    adds its hosts."""
+    given = [KnownHost(h.uri, "", h.uri, h) if isinstance(h, Host) else KnownHost(h, "", h) for h in extra if h]
+    return given + [KnownHost(h.uri, h.uuid, h.name) for h in lab_hosts()]
 
 
 def domain_refs(host: Host, *, host_id: str, label: str, this_host: bool) -> list[DomainRefs]:
@@ -63,7 +65,7 @@ def domain_refs(host: Host, *, host_id: str, label: str, this_host: bool) -> lis
     return refs
 
 
-def all_refs(host: Host, hosts: Sequence[str] = (), *, pool: Pool | None = None) -> list[DomainRefs]:
+def all_refs(host: Host, hosts: Sequence[str | Host] = (), *, pool: Pool | None = None) -> list[DomainRefs]:
     """Domain references on this host and on every known host that answers (each host
     once, by its libvirt UUID). With ``pool``: another host's references count only
     if it sees ``pool``'s directory as the same storage (:func:`shares_storage`); a
@@ -75,7 +77,7 @@ def all_refs(host: Host, hosts: Sequence[str] = (), *, pool: Pool | None = None)
         if other.uuid and other.uuid in seen:
             continue
         try:
-            with Host(other.uri) as conn:
+            with nullcontext(other.conn) if other.conn is not None else Host(other.uri) as conn:
                 uuid = host_uuid(conn) or other.uri
                 if uuid in seen:
                     continue
