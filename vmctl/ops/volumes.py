@@ -44,8 +44,8 @@ def known_hosts(extra: Iterable[str | Host] = ()) -> list[KnownHost]:
     lab's, plus ``extra`` (URIs or open connections: given by the user, a migration's
     destination, a record's peer the user confirmed). The one place a later inventory
     adds its hosts."""
-    given = [KnownHost(h.uri, "", h.uri, h) if isinstance(h, Host) else KnownHost(h, "", h) for h in extra if h]
-    return given + [KnownHost(h.uri, h.uuid, h.name) for h in lab_hosts()]
+    found = [KnownHost(h.uri, h.uuid, h.name) for h in lab_hosts()]
+    return found + [KnownHost(h.uri, "", h.uri, h) if isinstance(h, Host) else KnownHost(h, "", h) for h in extra if h]
 
 
 def domain_refs(host: Host, *, host_id: str, label: str, this_host: bool) -> list[DomainRefs]:
