@@ -2,8 +2,9 @@
 
     pre-flight (ops.migrate_checks)      reads only; each check reported; --dry-run stops here
                                          (the VM's volumes must be its alone, on either host)
-    -> lock the name on both hosts       intent records (one, when both see the same pool) holding
-                                         a MigrationSpec: both hosts by libvirt host UUID and URI
+    -> lock the name on both hosts       one Operation (ops.safety) with a record on each host (one,
+                                         when both see the same pool) holding a MigrationSpec: both
+                                         hosts by libvirt host UUID and URI; one undo stack
     -> carry snapshots (ops.carry)       noted in the record, then saved and lifted off the source
     -> prepare the destination           copy: its volumes (recorded first, undone on failure)
     -> transfer                          live: migrate3 + the monitor (policy.migration); a switch
