@@ -38,6 +38,7 @@ from vmctl.spec.image import Image  # noqa: E402
 from vmctl.ssh.keys import ensure_user_key  # noqa: E402
 
 PREFIX = "bench-boot-"
+LABELS = {"vmctl.bench": "boot"}  # a leftover is ours only if it carries this (never a VM named alike)
 TARGET = 1.2
 VMCTL_BOOT = "vmctl create wait_boot"
 RAW_BOOT = "qemu-system-x86_64 to marker"
@@ -63,7 +64,7 @@ class Boot:
 
     def vmctl(self, wait_ssh: bool) -> float:
         name = PREFIX + secrets.token_hex(3)
-        with Vmctl() as v:
+        with Vmctl(labels=LABELS) as v:
             try:
                 start = time.perf_counter()
                 vm = v.create(name, wait_boot=True, wait_ssh=wait_ssh)
@@ -118,7 +119,7 @@ def main() -> None:
     if busy:
         print("warning: other QEMU processes share the CPUs:\n  " + "\n  ".join(busy), file=sys.stderr)
     with Vmctl() as v:
-        for vm in v.list():
+        for vm in v.list(labels=LABELS):
             if vm.name.startswith(PREFIX):
                 delete_quietly(v, vm.name)
         image = v.images.get("tiny")

@@ -22,6 +22,7 @@ from common import alternate, summarize  # noqa: E402
 from vmctl.api import Vmctl  # noqa: E402
 
 PREFIX = "bench-mach-"
+LABELS = {"vmctl.bench": "machines"}  # a leftover is ours only if it carries this (never a VM named alike)
 TEMPLATES = ("linux", "linux-q35", "linux-q35-uefi")
 
 
@@ -29,8 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    with Vmctl() as v:
-        for vm in v.list():
+    with Vmctl(labels=LABELS) as v:
+        for vm in v.list(labels=LABELS):
             if vm.name.startswith(PREFIX):
                 v.delete(vm.name)
         v.build_tinydisk()
