@@ -173,9 +173,10 @@ def new_record(op: str, target: str, data: dict[str, str] | None = None) -> Inte
 class Intent:
     """A running operation: its record (the lock), updated write-ahead as it goes."""
 
-    def __init__(self, pool: Pool, record: IntentRecord) -> None:
+    def __init__(self, pool: Pool, record: IntentRecord, volume: str | None = None) -> None:
         self.pool = pool
         self.record = record
+        self._volume = volume or record_volume(record.target)  # another: a repair's claim (ops.safety.claims)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="vmctl-intent-heartbeat", daemon=True)
@@ -192,7 +193,7 @@ class Intent:
 
     @property
     def volume(self) -> str:
-        return record_volume(self.record.target)
+        return self._volume
 
     def will(self, kind: str, name: str, uuid: str = "") -> None:
         """Record, before doing it, that the operation makes (or removes) this item."""
@@ -208,7 +209,7 @@ class Intent:
         if not self._streams:
             return self.pool.has_volume(self.volume)
         try:
-            current = read_record(self.pool, self.record.target)
+            current = read_volume_record(self.pool, self.volume, self.record.target)
         except Busy:
             return True  # being written: only its owner writes it
         self.lost = current is None or not current.same_record(self.record)
