@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmctl.api.guests import GuestApi
+from vmctl.api.runs import RunApi
 from vmctl.api.snapshots import SnapshotApi
 from vmctl.errors import InvalidInput
 from vmctl.ops.pool import DEFAULT_POOL, DEFAULT_POOL_PATH, PoolRef
@@ -85,7 +86,7 @@ def _disk_bytes(value: str | int | None) -> int | None:
     return parse_size(value, default_unit="GiB", what="disk size")
 
 
-class Vmctl(GuestApi, SnapshotApi):
+class Vmctl(GuestApi, SnapshotApi, RunApi):
     """Operations on one libvirt host and vmctl's storage pool there.
 
     ``labels`` are put on every VM this object's :meth:`create` makes (a

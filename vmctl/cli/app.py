@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "snapshot": ("snapshot", "Snapshots: take, list, revert, delete; groups; rollback runs."),
     "backup": ("backup", "Copy a VM (even running) into a self-contained, checked backup."),
     "restore": ("backup", "Bring a backup back as a new VM (checksums verified first)."),
+    "run": ("run", "Boot an ephemeral VM, run a command in it, collect artefacts, remove it (CI)."),
+    "gc": ("run", "Remove what dead runs left, and old VMs kept by `run --keep-on-failure`."),
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
     "migrate": ("migrate", "Move a VM to another libvirt host (live when it runs, offline when not)."),
     "image": ("image", "Base images in vmctl's storage pool."),

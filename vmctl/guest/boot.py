@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 
 from vmctl.errors import HostKeyMismatch, OperationFailed, Timeout
 
 
 def wait_for_console(console, marker: str, timeout: float, started: float,
-                     name: str) -> tuple[float, list[str]]:
-    """Read the console until a line matches ``marker``; (seconds, last lines)."""
+                     name: str, record: Callable[[bytes], object] | None = None) -> tuple[float, list[str]]:
+    """Read the console until a line matches ``marker``; (seconds, last lines).
+    ``record`` gets every byte read (a run's console log)."""
     pattern = re.compile(marker)
     text = ""
     deadline = started + timeout
@@ -22,6 +24,8 @@ def wait_for_console(console, marker: str, timeout: float, started: float,
                           hint="last console lines: " + " | ".join(tail[-3:]) if tail else
                           "the console stayed silent: check the image's kernel command line (console=ttyS0)")
         data, is_open = console.read_available(min(remaining, 0.5))
+        if record is not None and data:
+            record(data)
         text += data.decode("utf-8", "replace")
         if pattern.search(text):
             return round(time.monotonic() - started, 3), _tail(text)

@@ -110,16 +110,7 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
     intent record; on any failure or signal nothing is left."""
     req = plan.request
     with Operation(host, pool, "create", req.name) as op:
-        _check_free(host, pool, plan)  # again, now that the name is locked
-        checkpoint("create:locked")
-        op.will("volume", plan.disk_volume)
-        pool.create_volume(volume_xml(plan.disk_volume, plan.disk_bytes, "qcow2", backing_path=plan.image.path,
-                                      backing_format=plan.image.format))
-        op.on_undo(pool.delete_volume, plan.disk_volume)
-        checkpoint("create:disk")
-        op.will("volume", plan.seed_volume)
-        _make_seed(op, pool, plan)
-        checkpoint("create:seed")
+        make_volumes(op, host, pool, plan)
         op.will("domain", req.name, plan.spec.uuid or "")
         source = f"template {plan.template.name!r}"
         try:
@@ -144,6 +135,21 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
         op.commit()
     info = info_of(host, dom)
     return replace(info, boot_seconds=boot_seconds, console_tail=tail, fitted=list(plan.fitted))
+
+
+def make_volumes(op: Operation, host: Host, pool: Pool, plan: CreatePlan) -> None:
+    """The VM's disk (a linked clone of the image) and its seed, each recorded
+    before it is made and undone on failure."""
+    _check_free(host, pool, plan)  # again, now that the name is locked
+    checkpoint(f"{op.op}:locked")
+    op.will("volume", plan.disk_volume)
+    pool.create_volume(volume_xml(plan.disk_volume, plan.disk_bytes, "qcow2", backing_path=plan.image.path,
+                                  backing_format=plan.image.format))
+    op.on_undo(pool.delete_volume, plan.disk_volume)
+    checkpoint(f"{op.op}:disk")
+    op.will("volume", plan.seed_volume)
+    _make_seed(op, pool, plan)
+    checkpoint(f"{op.op}:seed")
 
 
 def _check_free(host: Host, pool: Pool, plan: CreatePlan) -> None:

@@ -16,7 +16,7 @@ from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeo
 from vmctl.spec.names import check_labels, check_name
 from vmctl.spec.volumes import image_of_base_stem
 from vmctl.virt import domains
-from vmctl.virt.domains import Domain, DomainRecord
+from vmctl.virt.domains import ConsoleStream, Domain, DomainRecord
 from vmctl.virt.storage import volume_by_path
 
 if TYPE_CHECKING:
@@ -245,20 +245,28 @@ def start_watched(dom: Domain, marker: str | None, timeout: float,
         if on_started:
             on_started()
         return None, []
-    from vmctl.guest.boot import wait_for_console
-
     # Start paused and attach the console before the first instruction runs,
     # so not one line of boot output is lost.
     dom.start(paused=True)
     console = dom.open_console()
     try:
-        started = time.monotonic()
-        dom.resume()
-        if on_started:
-            on_started()
-        return wait_for_console(console, marker, timeout, started, dom.name)
+        return resume_watched(dom, console, marker, timeout, on_started)
     finally:
         console.close()
+
+
+def resume_watched(dom: Domain, console: ConsoleStream, marker: str, timeout: float,
+                   on_started: Callable[[], object] | None = None,
+                   record: Callable[[bytes], object] | None = None) -> tuple[float, list[str]]:
+    """Resume a domain started paused whose console is attached, and wait for
+    ``marker`` on it; ``record`` gets every console byte."""
+    from vmctl.guest.boot import wait_for_console
+
+    started = time.monotonic()
+    dom.resume()
+    if on_started:
+        on_started()
+    return wait_for_console(console, marker, timeout, started, dom.name, record=record)
 
 
 def raise_state(name: str, state: str, action: str) -> None:

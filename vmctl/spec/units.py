@@ -49,3 +49,15 @@ def format_size(nbytes: int) -> str:
             return f"{text}{unit}"
         value /= 1024
     raise AssertionError("unreachable")
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, *, what: str = "duration") -> float:
+    """'90', '90s', '30m', '2h', '1d', '1w' -> seconds."""
+    match = _DURATION_RE.match(text)
+    if not match:
+        raise InvalidInput(f"invalid {what} {text!r}", hint="e.g. 90s, 30m, 2h, 1d (a bare number is seconds)")
+    return float(match.group(1)) * _SECONDS[match.group(2)]

@@ -111,10 +111,19 @@ class Domain:
         """Undefine; a UEFI domain's NVRAM (libvirt made it for this VM from the
         firmware's template) goes with it."""
         flags = libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-        if parse_domain(self.xml(inactive=True)).nvram:
-            flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-        with libvirt_errors(f"undefine {self.name}"):
-            self._dom.undefineFlags(flags)
+        try:
+            if parse_domain(self.xml(inactive=True)).nvram:
+                flags |= libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+            with libvirt_errors(f"undefine {self.name}"):
+                self._dom.undefineFlags(flags)
+        except NotFound:
+            return  # a transient domain vanishes when it stops: nothing is left to undefine
+
+    def make_persistent(self) -> None:
+        """Define a running transient domain from its live XML (it stays running)."""
+        with libvirt_errors(f"define {self.name}"):
+            xml = self._dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_INACTIVE)
+            self.host.conn.defineXMLFlags(xml, 0)
 
     def wait_for_state(self, wanted: set[str], timeout: float, *, interval: float = 0.2) -> str:
         """Poll until the state is one of ``wanted``; raise Timeout after ``timeout`` s."""
@@ -232,6 +241,9 @@ class ConsoleStream:
         if self._released:
             return
         self._released = True
+        with self._cond:  # a reader waiting in read_available returns at once
+            self._closed = True
+            self._cond.notify_all()
         for release in (self._stream.eventRemoveCallback, self._stream.abort):
             try:
                 release()
@@ -243,6 +255,18 @@ def define(host: Host, xml: str) -> Domain:
     """Define a persistent domain, letting libvirt validate the XML too."""
     with libvirt_errors("define the domain"):
         dom = host.conn.defineXMLFlags(xml, libvirt.VIR_DOMAIN_DEFINE_VALIDATE)
+    return Domain(host, dom)
+
+
+def create_transient(host: Host, xml: str, *, autodestroy: bool) -> Domain:
+    """Create and start a transient domain, paused (attach the console, then resume).
+    ``autodestroy``: libvirt destroys it when this connection closes, so even a
+    SIGKILLed vmctl leaves no guest running (``VIR_DOMAIN_START_AUTODESTROY``)."""
+    flags = libvirt.VIR_DOMAIN_START_PAUSED | libvirt.VIR_DOMAIN_START_VALIDATE
+    if autodestroy:
+        flags |= libvirt.VIR_DOMAIN_START_AUTODESTROY
+    with libvirt_errors("create the domain"):
+        dom = host.conn.createXML(xml, flags)
     return Domain(host, dom)
 
 

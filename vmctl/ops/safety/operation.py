@@ -44,6 +44,7 @@ class Operation:
         self.others: list[Intent] = []  # the same operation's records on other hosts
         self._undo: list[Callable[[], object]] = []
         self.repaired_record = False
+        self._undo_on_success = False
 
     def __enter__(self) -> "Operation":
         return self.begin()
@@ -97,6 +98,13 @@ class Operation:
     def commit(self) -> None:
         """Nothing is to be undone any more (the operation reached its goal)."""
         self._undo.clear()
+        self._undo_on_success = False
+
+    def undo_on_exit(self) -> None:
+        """Undo everything also when the block ends normally: an ephemeral operation
+        (``vmctl run``) makes things only for as long as it runs. Unless :meth:`commit`
+        is called, what could not be undone stays recorded for ``vmctl repair``."""
+        self._undo_on_success = True
 
     def release(self, clean: bool) -> None:
         """Drop the records (``clean``: nothing is left to repair), or keep them for
@@ -113,6 +121,11 @@ class Operation:
     def __exit__(self, exc_type, exc, tb) -> None:
         assert self.intent is not None
         if exc is None:
+            if self._undo_on_success and self._undo:
+                with deferred_signals():
+                    clean = self.unwind() if self.still_owned() else False
+                self.release(clean)
+                return
             self.release(clean=True)
             return
         with deferred_signals():
