@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
                    "tinydisk", "ops"},
     "cli": BASE | {"api", "cli", "__init__", "__version__"},
     "testing": BASE | {"spec", "policy", "local", "libvirtxml", "virt", "ssh", "guest", "ops", "api", "testing"},
+    "pytest_plugin": BASE | {"api", "pytest_plugin"},  # a user of the API, like the CLI
     "__init__": {"api"},  # vmctl.checkpoint(), imported lazily
     "__main__": {"cli"},
     "errors": set(),

@@ -63,3 +63,13 @@ class RunApi:
         if pool is None:
             return GcReport([])
         return gc(self.host, pool, self.vms, older_than=older_than, dry_run=dry_run)  # type: ignore[attr-defined]
+
+    def failure_bundle(self, name: str, artifacts: str | Path, *, reason: str = "",
+                       budget: float = 10.0) -> Path:
+        """Write a failure bundle of VM ``name`` (its kernel and system logs over SSH,
+        its info) to ``artifacts``/NAME/; returns that directory. Never raises for an
+        unreachable guest: the files say what could not be collected."""
+        from vmctl.ops.bundle import bundle_of_vm
+
+        return bundle_of_vm(self.host, self.guest(), name, Path(artifacts),  # type: ignore[attr-defined]
+                            reason=reason, budget=budget).path

@@ -21,7 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vmctl.errors import InvalidInput
+from vmctl.errors import InvalidInput, VmctlError
+from vmctl.guest.access import GuestAccess
+from vmctl.ops.vms import info_of
+from vmctl.virt import domains
+from vmctl.virt.host import Host
 
 # One fixed script (never formatted): the newest system log lines, whichever logger the guest has.
 JOURNAL_SCRIPT = (
@@ -73,3 +77,43 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def guest_logs(session, deadline: float) -> dict[str, str]:
+    """The guest's kernel log and system log over ``session`` (an SshSession, or None
+    when the guest never answered), each bounded by ``deadline`` (monotonic)."""
+    return {file_name: _guest_text(session, argv, deadline) for file_name, argv in GUEST_LOGS.items()}
+
+
+def _guest_text(session, argv: tuple[str, ...], deadline: float) -> str:
+    remaining = deadline - time.monotonic()
+    if session is None:
+        return "(not collected: the guest did not answer SSH)\n"
+    if remaining <= 0.05:
+        return "(not collected: no time left)\n"
+    try:
+        got = session.run(argv, timeout=remaining)
+    except (VmctlError, OSError) as exc:
+        return f"(not collected: {getattr(exc, 'message', exc)})\n"
+    text = got.stdout.decode("utf-8", "replace")
+    if got.stderr:
+        text += got.stderr.decode("utf-8", "replace")
+    return text
+
+
+def bundle_of_vm(host: Host, access: GuestAccess, name: str, artifacts: Path, *, reason: str, budget: float = 10.0) -> Bundle:
+    """A failure bundle of an existing VM (a test's, say): its logs over SSH, its
+    info; no console log (only a VM vmctl run started has one recorded)."""
+    deadline = time.monotonic() + budget
+    try:
+        info: dict[str, object] | None = info_of(host, domains.lookup(host, name)).to_dict()
+    except VmctlError as exc:
+        info = {"error": exc.message}
+    try:
+        with access.session(name) as session:
+            logs = guest_logs(session, deadline)
+    except VmctlError as exc:
+        logs = {f: f"(not collected: {exc.message})\n" for f in GUEST_LOGS}
+    return write_bundle(artifacts, name, result={"name": name, "reason": reason},
+                        console="(not recorded: only a VM that `vmctl run` started has its console log)\n",
+                        info=info, events=[], guest_logs=logs)

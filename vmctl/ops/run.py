@@ -24,7 +24,7 @@ from vmctl.guest.access import GuestAccess
 from vmctl.guest.boot import check_console_fingerprint
 from vmctl.guest.consolelog import ConsoleLog
 from vmctl.local.testhooks import checkpoint
-from vmctl.ops.bundle import GUEST_LOGS, Bundle, bundle_dir, write_bundle
+from vmctl.ops.bundle import Bundle, bundle_dir, guest_logs, write_bundle
 from vmctl.ops.create import CreatePlan, make_volumes, plan_create
 from vmctl.ops.safety.operation import Operation
 from vmctl.ops.safety.repair import sweep
@@ -205,10 +205,7 @@ class Run:
         return result
 
     def _bundle(self, result: RunResult, budget: float) -> Bundle:
-        deadline = time.monotonic() + budget
-        logs: dict[str, str] = {}
-        for file_name, argv in GUEST_LOGS.items():
-            logs[file_name] = self._guest_text(argv, deadline)
+        logs = guest_logs(self.session, time.monotonic() + budget)
         info = None
         if self.dom is not None:
             try:
@@ -218,21 +215,6 @@ class Run:
         return write_bundle(self.req.artifacts, self.req.name, result=result.to_dict(),  # type: ignore[arg-type]
                             console=self.console.text(), info=info,
                             events=[e.to_dict() for e in self.events], guest_logs=logs)
-
-    def _guest_text(self, argv: tuple[str, ...], deadline: float) -> str:
-        remaining = deadline - time.monotonic()
-        if self.session is None:
-            return "(not collected: the guest never answered SSH)\n"
-        if remaining <= 0.05:
-            return "(not collected: no time left; the run was cancelled)\n"
-        try:
-            got = self.session.run(argv, timeout=remaining)
-        except (VmctlError, OSError) as exc:
-            return f"(not collected: {getattr(exc, 'message', exc)})\n"
-        text = got.stdout.decode("utf-8", "replace")
-        if got.stderr:
-            text += got.stderr.decode("utf-8", "replace")
-        return text
 
     def _close_session(self) -> None:
         if self.session is not None:
