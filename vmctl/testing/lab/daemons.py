@@ -32,7 +32,14 @@ if [ -n "$localdir" ]; then mount --bind "$lab/local" "$localdir"; fi
 hostname "$name"
 exec </dev/null >>"$lab/daemons.out" 2>&1
 taskset -c 0 virtlogd -d -p "$lab/virtlogd.pid"
-taskset -c 0 libvirtd -d -p "$lab/libvirtd.pid"
+if command -v tini >/dev/null 2>&1; then
+    # under a child subreaper, so stopped QEMUs are reaped at once (see .ci/setup)
+    rm -f "$lab/libvirtd.pid"
+    setsid tini -s -- taskset -c 0 libvirtd -p "$lab/libvirtd.pid" &
+    i=0; while [ ! -s "$lab/libvirtd.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+else
+    taskset -c 0 libvirtd -d -p "$lab/libvirtd.pid"
+fi
 if [ "$sshd" = 1 ]; then
     unshare --mount --propagation private -- sh -c '
         set -eu
