@@ -167,3 +167,12 @@ def test_bad_run_input_is_refused_before_anything_is_made(api, tiny, vm_name):
         error = json.loads(proc.stdout.splitlines()[-1])["error"]
         assert proc.returncode == 255 and error["vmctl_exit_code"] == code, (args, proc.stdout, proc.stderr)
         assert left_behind(api, vm_name) == (False, [])
+
+
+def test_a_disk_booted_image_runs_too(api, tiny, vm_name):
+    """tinydisk boots from its disk (GRUB, q35 template), as a distro cloud image does."""
+    proc = vmctl("run", "--name", vm_name, "--image", "tinydisk", "--json", "--", "cat", "/proc/cmdline")
+    assert proc.returncode == 0, proc.stderr
+    result = events(proc.stdout)[-1]["result"]
+    assert result["outcome"] == "succeeded"
+    assert left_behind(api, vm_name) == (False, [])
