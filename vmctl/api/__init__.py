@@ -291,7 +291,20 @@ class Vmctl(GuestApi, SnapshotApi, RunApi):
         return self.vms.reboot(name)
 
     def destroy(self, name: str) -> VmInfo:
+        """Power the VM off at once (it stays defined)."""
         return self.vms.destroy(name)
+
+    def pause(self, name: str) -> VmInfo:
+        """Stop the guest's vCPUs; memory, devices and connections stay."""
+        return self.vms.pause(name)
+
+    def resume(self, name: str) -> VmInfo:
+        """Continue a paused guest."""
+        return self.vms.resume(name)
+
+    def autostart(self, name: str, on: bool = True) -> VmInfo:
+        """Start the VM whenever the host's libvirtd starts (``on=False``: not)."""
+        return self.vms.set_autostart(name, on)
 
     def delete(self, name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
         """Remove VM ``name`` and the volumes it owns; returns their paths. Volumes a VM

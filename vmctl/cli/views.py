@@ -30,6 +30,8 @@ def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False) -> None:
                        ("SSH", f"{vm.ssh_user}@127.0.0.1:{vm.ssh_port}" if vm.ssh_port else "-"),
                        ("Host key", vm.ssh_host_key_fingerprint or "- (not pinned)")]:
         line(f"{key + ':':<13} {value}")
+    if vm.autostart is not None:
+        line(f"{'Autostart:':<13} {'on' if vm.autostart else 'off'}")
     if vm.labels:
         line(f"{'Labels:':<13} " + " ".join(f"{k}={v}" for k, v in sorted(vm.labels.items())))
     for disk in vm.disks:

@@ -64,6 +64,7 @@ class VmInfo:
     ssh_ready_seconds: float | None = None
     console_tail: list[str] = field(default_factory=list)
     fitted: list[str] = field(default_factory=list)  # template parts --drop-unusable left out or fitted (create)
+    autostart: bool | None = None  # started with the host's libvirtd (read by info, not by list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -165,6 +166,36 @@ class Vms:
             raise_state(name, "shut off", "reboot")
         dom.reboot()
 
+    def pause(self, name: str) -> VmInfo:
+        """Stop the guest's vCPUs; its memory, devices and connections stay."""
+        with self._locked("pause", check_name(name)):
+            dom = domains.lookup(self.host, name)
+            state = dom.state()
+            if state != "running":
+                raise_state(name, state, "pause")
+            dom.suspend()
+        return self.info(name)
+
+    def resume(self, name: str) -> VmInfo:
+        """Continue a paused guest (paused by `vmctl pause`, or left paused)."""
+        with self._locked("resume", check_name(name)):
+            dom = domains.lookup(self.host, name)
+            state = dom.state()
+            if state != "paused":
+                raise_state(name, state, "resume")
+            dom.resume()
+        return self.info(name)
+
+    def set_autostart(self, name: str, on: bool) -> VmInfo:
+        """Start the VM whenever the host's libvirtd starts (or not)."""
+        with self._locked("autostart", check_name(name)):
+            dom = domains.lookup(self.host, name)
+            if not dom.persistent:
+                raise Conflict(f"{name} is transient (a `vmctl run` VM): it cannot start with the host",
+                               hint="only defined VMs (vmctl create) can autostart")
+            dom.set_autostart(on)
+        return self.info(name)
+
     def destroy(self, name: str) -> VmInfo:
         with self._locked("destroy", check_name(name)):
             domains.lookup(self.host, name).destroy()
@@ -200,7 +231,8 @@ def update_meta(dom: Domain, **changes: object) -> "VmMeta":
 
 def info_of(host: "Host", dom: Domain) -> VmInfo:
     """A looked-up domain's info (its live XML and state, read now)."""
-    return vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+    info = vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+    return replace(info, autostart=dom.autostart)
 
 
 def vm_info(host: "Host", record: DomainRecord) -> VmInfo:

@@ -92,6 +92,25 @@ class Domain:
         with libvirt_errors(f"resume {self.name}"):
             self._dom.resume()
 
+    def suspend(self) -> None:
+        """Pause the guest's vCPUs (its memory stays; resume continues it)."""
+        with libvirt_errors(f"pause {self.name}"):
+            self._dom.suspend()
+
+    @property
+    def autostart(self) -> bool:
+        with libvirt_errors(f"read the autostart flag of {self.name}"):
+            return bool(self._dom.autostart())
+
+    def set_autostart(self, on: bool) -> None:
+        with libvirt_errors(f"set the autostart flag of {self.name}"):
+            self._dom.setAutostart(1 if on else 0)
+
+    @property
+    def persistent(self) -> bool:
+        with libvirt_errors(f"read whether {self.name} is persistent"):
+            return bool(self._dom.isPersistent())
+
     def shutdown(self) -> None:
         """Ask the guest to power off (ACPI power button)."""
         with libvirt_errors(f"shut down {self.name}"):

@@ -112,6 +112,28 @@ def destroy(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) 
     show_vm(api().destroy(name), json_out, quiet)
 
 
+@app.command("pause")
+def pause(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+    """Pause a running VM (its vCPUs stop; memory and connections stay)."""
+    show_vm(api().pause(name), json_out, quiet)
+
+
+@app.command("resume")
+def resume(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+    """Resume a paused VM."""
+    show_vm(api().resume(name), json_out, quiet)
+
+
+@app.command("autostart")
+def autostart(name: str = VM, setting: str = typer.Argument(..., metavar="on|off", help="on or off.",
+                                                          autocompletion=lambda: ["on", "off"]),
+              json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+    """Start the VM when the host's libvirtd starts (on), or not (off)."""
+    if setting not in ("on", "off"):
+        raise InvalidInput(f"invalid setting {setting!r}", hint="vmctl autostart NAME on|off")
+    show_vm(api().autostart(name, setting == "on"), json_out, quiet)
+
+
 @app.command("delete")
 def delete(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
     """Power off and remove a VM and its own volumes (never base images)."""
