@@ -44,3 +44,27 @@ def test_autostart_on_and_off(api, tiny, vm_name):
     assert api.info(vm_name).autostart is False
     bad = vmctl("autostart", vm_name, "maybe")
     assert bad.returncode == 3 and "on|off" in bad.stderr
+
+
+def test_ssh_config_lets_openssh_and_scp_use_the_pinned_key(api, tiny, vm_name, tmp_path):
+    api.create(vm_name, wait_boot=True, wait_ssh=True)
+    known = tmp_path / "known_hosts"
+    proc = vmctl("ssh-config", vm_name, "--known-hosts", str(known))
+    assert proc.returncode == 0, proc.stderr
+    config = tmp_path / "ssh_config"
+    config.write_text(proc.stdout)
+    assert known.stat().st_mode & 0o777 == 0o600
+    ssh = ["ssh", "-F", str(config), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
+    got = subprocess.run([*ssh, vm_name, "uname", "-n"], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0 and got.stdout.strip() == vm_name, got.stderr
+    (tmp_path / "f").write_text("via scp\n")
+    scp = subprocess.run(["scp", "-F", str(config), "-o", "BatchMode=yes", "-q", str(tmp_path / "f"),
+                          f"{vm_name}:/root/f"], capture_output=True, text=True, timeout=60)
+    assert scp.returncode == 0, scp.stderr
+    assert subprocess.run([*ssh, vm_name, "cat", "/root/f"], capture_output=True, text=True,
+                          timeout=60).stdout == "via scp\n"
+    # a guest that answers with another key is refused by ssh itself
+    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEJf3OL41WObkXDHy4XWYHGjJoqwn+KMyXRmsh6uF/DT"
+    known.write_text(f"vmctl-{vm_name} {other}\n")
+    refused = subprocess.run([*ssh, vm_name, "true"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 255 and "Host key verification failed" in refused.stderr

@@ -97,3 +97,13 @@ class GuestApi:
                 mine.provision(name, plan, insecure=insecure, on_event=event, out=sink.out, err=sink.err)
             return 0
         return fan_out(names, action, parallel=parallel, write=write)
+
+    def ssh_config(self, names: list[str] | None = None, *, known_hosts: str | Path | None = None):
+        """An OpenSSH config for ``names`` (default: every running vmctl VM with a pinned
+        key): ``.text`` for ``ssh -F``, the pinned keys written to ``.known_hosts``."""
+        from vmctl.ops.sshconfig import ssh_config
+
+        explicit = bool(names)
+        targets = names or self.running_vm_names()
+        return ssh_config(self.guest(), targets, explicit=explicit,
+                          known_hosts=Path(known_hosts) if known_hosts else None)

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "wait": ("guest", "Wait until the guest answers SSH (or finished booting)."),
     "ssh": ("guest", "Open an interactive shell (with a pty) in the guest."),
     "exec": ("guest", "Run a command in one or more guests; exits with its status."),
+    "ssh-config": ("guest", "Print an OpenSSH config (pinned host keys) for ssh, scp, rsync, Ansible."),
     "cp": ("guest", "Copy files between host and guest over SFTP."),
     "provision": ("guest", "Run a provisioning YAML file's steps (resumable)."),
     "snapshot": ("snapshot", "Snapshots: take, list, revert, delete; groups; rollback runs."),

@@ -137,6 +137,23 @@ def exec_(ctx: typer.Context,
     return GUEST_COMMAND_FAILURE_EXIT if summary.vmctl_failed else summary.exit_status
 
 
+@app.command("ssh-config")
+def ssh_config(names: list[str] = typer.Argument(None, metavar="[NAME...]", autocompletion=complete_vm),
+               known_hosts: Path = typer.Option(None, "--known-hosts", help="Where to write the pinned host "
+                                                "keys (default: vmctl's data directory)."),
+               json_out: bool = opt.JSON) -> None:
+    """Print an OpenSSH config for the VMs (default: every running vmctl VM), so that
+    ssh, scp, rsync and Ansible use vmctl's pinned host keys: `vmctl ssh-config web1 >
+    cfg; ssh -F cfg web1`."""
+    config = api().ssh_config(names or None, known_hosts=known_hosts)
+    if json_out:
+        emit_json(config.to_dict())
+        return
+    for name, why in config.skipped:
+        note(f"skipped {name}: {why}")
+    line(config.text.rstrip("\n"))
+
+
 @app.command("cp")
 def cp(src: str = typer.Argument(..., help="Source: a local path or NAME:/path."),
        dest: str = typer.Argument(..., help="Destination: a local path or NAME:/path."),
