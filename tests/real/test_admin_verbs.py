@@ -68,3 +68,12 @@ def test_ssh_config_lets_openssh_and_scp_use_the_pinned_key(api, tiny, vm_name, 
     known.write_text(f"vmctl-{vm_name} {other}\n")
     refused = subprocess.run([*ssh, vm_name, "true"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 255 and "Host key verification failed" in refused.stderr
+
+
+def test_a_vm_larger_than_the_host_is_refused_before_anything_is_made(api, tiny, vm_name, leftovers):
+    before = leftovers()
+    for args, words in ((["--memory", "1T"], "of memory"), (["--cpus", "256"], "vCPUs")):
+        proc = vmctl("create", vm_name, *args, "--json")
+        error = json.loads(proc.stdout)["error"]
+        assert proc.returncode == 6 and words in error["message"] and error["hint"], proc.stdout
+    assert leftovers() == before

@@ -34,6 +34,7 @@ from vmctl.ops.preflight import check_host, host_view, naming_element
 from vmctl.ops.templates import Template, load_template, prepare_template
 from vmctl.ops.vms import VmInfo, info_of, start_watched, used_ssh_ports
 from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
+from vmctl.policy.resources import check_fits
 from vmctl.policy.timeouts import boot_timeout
 from vmctl.spec.domain import DomainSpec
 from vmctl.spec.image import TINY, Image, placeholder_image
@@ -41,7 +42,7 @@ from vmctl.spec.request import CreateRequest
 from vmctl.spec.units import format_size
 from vmctl.ssh.keys import KeyPair, ensure_user_key, fingerprint, generate_ed25519, public_line_of
 from vmctl.virt import domains
-from vmctl.virt.host import Host
+from vmctl.virt.host import Host, memory_mib
 from vmctl.virt.storage import Pool
 
 
@@ -94,6 +95,7 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
                         vm_uuid=str(uuidlib.uuid4()), ssh_port=port,
                         seed_path=f"{pool.path}/{seed_volume_name(req.name)}", host_key=host_key.public_line,
                         key_path=str(key_path) if req.ssh_key else "")
+    check_resources(host, spec)
     xml = render_domain(prepared.xml, spec, source=f"template {template.name!r}")
     from vmctl.guest.cloudconfig import build_user_data, load_user_data  # PyYAML: only when creating
 
@@ -103,6 +105,13 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
         extra=load_user_data(req.user_data) if req.user_data else None)
     return CreatePlan(req, image, template, spec, xml, disk_bytes, host_key, user_data,
                       tuple(f"{u.element} {u.done}: {u.reason}" for u in prepared.dropped))
+
+
+def check_resources(host: Host, spec: DomainSpec) -> None:
+    """Memory and vCPUs against what the host has, before anything is made (exit 6)."""
+    available, total = memory_mib(host)
+    check_fits(memory_mib=spec.memory_mib, vcpus=spec.vcpus, available_mib=available,
+               total_mib=total or host.facts().memory_mib, host_cpus=host.facts().cpus, what=f"VM {spec.name}")
 
 
 def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:

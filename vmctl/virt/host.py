@@ -106,6 +106,17 @@ class Host:
             )
 
 
+def memory_mib(host: Host) -> tuple[int, int]:
+    """(available, total) MiB from libvirt's node memory statistics. Available: free
+    plus page cache and buffers (what the kernel reclaims for a new guest). The total
+    is read there too: getInfo's figure can be a NUMA node's or the boot-time size
+    (seen: 7.0 of 23.5 GiB on a machine with hot-plugged memory)."""
+    with libvirt_errors("read the host's memory statistics"):
+        stats = host.conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+    available = sum(int(stats.get(key, 0)) for key in ("free", "cached", "buffers"))
+    return available // 1024, int(stats.get("total", 0)) // 1024
+
+
 def capabilities_xml(host: Host) -> str:
     with libvirt_errors("read host capabilities"):
         return host.conn.getCapabilities()
