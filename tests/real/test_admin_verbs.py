@@ -77,3 +77,26 @@ def test_a_vm_larger_than_the_host_is_refused_before_anything_is_made(api, tiny,
         error = json.loads(proc.stdout)["error"]
         assert proc.returncode == 6 and words in error["message"] and error["hint"], proc.stdout
     assert leftovers() == before
+
+
+def test_set_changes_the_size_from_the_next_start_and_says_what_is_live(api, tiny, vm_name):
+    api.create(vm_name, start=False)
+    proc = vmctl("set", vm_name, "--cpus", "2", "--memory", "768M", "--json")
+    assert proc.returncode == 0, proc.stderr
+    changes = {c["setting"]: c for c in json.loads(proc.stdout)["changes"]}
+    assert changes["cpus"]["value"] == 2 and changes["memory_mib"]["value"] == 768
+    assert not changes["cpus"]["live"] and not changes["memory_mib"]["live"]  # it is off
+    api.start(vm_name, wait_boot=True)
+    out: list[bytes] = []
+    api.exec(vm_name, ["nproc"], out=out.append)
+    assert b"".join(out).strip() == b"2"
+    # running, no balloon and no hot-pluggable vCPUs in this template: next start only, and why
+    proc = vmctl("set", vm_name, "--memory", "512M", "--cpus", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    changes = {c["setting"]: c for c in json.loads(proc.stdout)["changes"]}
+    assert not changes["memory_mib"]["live"] and "balloon" in changes["memory_mib"]["note"]
+    assert not changes["cpus"]["live"] and changes["cpus"]["note"].startswith("from the next start")
+    api.stop(vm_name, force=True)
+    assert (api.info(vm_name).vcpus, api.info(vm_name).memory_mib) == (1, 512)
+    assert vmctl("set", vm_name).returncode == 3                       # nothing to set
+    assert vmctl("set", vm_name, "--memory", "1T").returncode == 6     # larger than the host

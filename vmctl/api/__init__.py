@@ -31,6 +31,7 @@ from vmctl.virt.host import Host
 
 if TYPE_CHECKING:
     from vmctl.spec.domain import Accel
+    from vmctl.ops.vmset import SetResult
     from vmctl.spec.request import CreateRequest
     from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.host import HostInfo
@@ -293,6 +294,13 @@ class Vmctl(GuestApi, SnapshotApi, RunApi):
     def destroy(self, name: str) -> VmInfo:
         """Power the VM off at once (it stays defined)."""
         return self.vms.destroy(name)
+
+    def set(self, name: str, *, cpus: int | None = None, memory: str | int | None = None) -> "SetResult":
+        """Change a VM's vCPUs and/or memory: in its definition, and live where the running
+        guest allows it (each change in the result says which, and why not)."""
+        from vmctl.ops.vmset import set_resources
+
+        return set_resources(self.host, self.pool, name, cpus=cpus, memory=_memory_mib(memory))
 
     def pause(self, name: str) -> VmInfo:
         """Stop the guest's vCPUs; memory, devices and connections stay."""

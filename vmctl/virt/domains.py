@@ -111,6 +111,40 @@ class Domain:
         with libvirt_errors(f"read whether {self.name} is persistent"):
             return bool(self._dom.isPersistent())
 
+    def set_vcpus(self, count: int, *, live: bool) -> None:
+        """The vCPU count: in the definition (maximum and current), or live (hot-plug,
+        up to the running maximum)."""
+        with libvirt_errors(f"set the vCPUs of {self.name}"):
+            if live:
+                self._dom.setVcpusFlags(count, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                return
+            config = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            current = self._dom.vcpusFlags(config)
+            if count > current:  # raise the maximum first, then the count
+                self._dom.setVcpusFlags(count, config | libvirt.VIR_DOMAIN_VCPU_MAXIMUM)
+                self._dom.setVcpusFlags(count, config)
+            else:
+                self._dom.setVcpusFlags(count, config)
+                self._dom.setVcpusFlags(count, config | libvirt.VIR_DOMAIN_VCPU_MAXIMUM)
+
+    def set_memory(self, mib: int, *, live: bool) -> None:
+        """Memory: in the definition (maximum and current), or live (the balloon, up to
+        the running maximum)."""
+        kib = mib * 1024
+        with libvirt_errors(f"set the memory of {self.name}"):
+            if live:
+                self._dom.setMemoryFlags(kib, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                return
+            config = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            self._dom.setMemoryFlags(kib, config | libvirt.VIR_DOMAIN_MEM_MAXIMUM)
+            self._dom.setMemoryFlags(kib, config)
+
+    def live_limits(self) -> tuple[int, int]:
+        """(maximum vCPUs, maximum memory MiB) of the running domain."""
+        with libvirt_errors(f"read the limits of {self.name}"):
+            return (self._dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_VCPU_MAXIMUM),
+                    self._dom.maxMemory() // 1024)
+
     def shutdown(self) -> None:
         """Ask the guest to power off (ACPI power button)."""
         with libvirt_errors(f"shut down {self.name}"):

@@ -112,6 +112,23 @@ def destroy(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) 
     show_vm(api().destroy(name), json_out, quiet)
 
 
+@app.command("set")
+def set_(name: str = VM, cpus: int | None = typer.Option(None, "--cpus", min=1, max=256, help="Virtual CPUs."),
+         memory: str | None = typer.Option(None, "--memory", "-m", help="Memory, e.g. 1G (bare number: MiB)."),
+         json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+    """Change a VM's vCPUs or memory: from its next start, and live where the guest allows."""
+    result = api().set(name, cpus=cpus, memory=memory)
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    if quiet:
+        return
+    for change in result.changes:
+        shown = f"{change.value} MiB" if change.setting == "memory_mib" else f"{change.value} vCPUs"
+        when = "now (live) and from the next start" if change.live else (change.note or "from the next start")
+        line(f"{name}: {shown} {when}")
+
+
 @app.command("pause")
 def pause(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
     """Pause a running VM (its vCPUs stop; memory and connections stay)."""
