@@ -31,6 +31,7 @@ from vmctl.virt.host import Host
 
 if TYPE_CHECKING:
     from vmctl.spec.domain import Accel
+    from vmctl.ops.clone import CloneResult
     from vmctl.ops.vmset import SetResult
     from vmctl.spec.request import CreateRequest
     from vmctl.ops.fanout import FanOutSummary
@@ -294,6 +295,17 @@ class Vmctl(GuestApi, SnapshotApi, RunApi):
     def destroy(self, name: str) -> VmInfo:
         """Power the VM off at once (it stays defined)."""
         return self.vms.destroy(name)
+
+    def clone(self, src: str, new: str, *, full: bool = False) -> "CloneResult":
+        """A new VM ``new`` with ``src``'s disks (copied at one instant, also while ``src``
+        runs) and a new identity: name, UUID, MACs, SSH port, host key, seed. Linked
+        to ``src``'s base image, or ``full`` (standalone). Not started."""
+        from vmctl.ops.clone import clone_vm
+        from vmctl.ops.safety.repair import sweep
+
+        pool = self.pool
+        sweep(self.host, pool)
+        return clone_vm(self.host, pool, src, new, full=full)
 
     def set(self, name: str, *, cpus: int | None = None, memory: str | int | None = None) -> "SetResult":
         """Change a VM's vCPUs and/or memory: in its definition, and live where the running

@@ -28,7 +28,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import tempfile
 import time
 import uuid as uuidlib
@@ -63,7 +62,7 @@ from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
 Progress = Callable[[str], None]
-SECONDS_PER_GIB = 300.0  # bound for copying one GiB (TCG hosts are slow)
+SECONDS_PER_GIB = qemuimg.SECONDS_PER_GIB
 
 
 @dataclass(frozen=True)
@@ -161,11 +160,7 @@ def _virtual_size(path: str) -> int:
 
 
 def _convert(source: str, dest: Path) -> None:
-    timeout = max(60.0, SECONDS_PER_GIB * _virtual_size(source) / 2**30)
-    proc = subprocess.run(["qemu-img", "convert", "-U", "-O", "qcow2", "--", source, str(dest)],
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise OperationFailed(f"qemu-img convert of {source} failed: {proc.stderr.strip()}")
+    qemuimg.convert(source, str(dest))
 
 
 def verify_backup(src: Path) -> dict:

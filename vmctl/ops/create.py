@@ -171,16 +171,22 @@ def _check_free(host: Host, pool: Pool, plan: CreatePlan) -> None:
 
 
 def _make_seed(op: Operation, pool: Pool, plan: CreatePlan) -> None:
-    """The NoCloud seed, built in a private temp dir and uploaded as a 0600 volume
-    (it holds the guest's private host key)."""
+    make_seed(op, pool, plan.seed_volume, instance_id=plan.spec.uuid or plan.spec.name, hostname=plan.spec.name,
+              user_data=plan.user_data)
+
+
+def make_seed(op: Operation, pool: Pool, volume: str, *, instance_id: str, hostname: str,
+              user_data: dict[str, Any]) -> str:
+    """A NoCloud seed, built in a private temp dir and uploaded as a 0600 volume (it
+    holds the guest's private host key); its path."""
     from vmctl.guest.seed import build_seed_iso
 
     with tempfile.TemporaryDirectory(prefix="vmctl-seed-") as tmp:
-        iso = build_seed_iso(Path(tmp) / "seed.iso", instance_id=plan.spec.uuid or plan.spec.name,
-                             hostname=plan.spec.name, user_data=plan.user_data)
-        pool.create_volume(volume_xml(plan.seed_volume, iso.stat().st_size, "raw"))
-        op.on_undo(pool.delete_volume, plan.seed_volume)
-        pool.upload(plan.seed_volume, iso)
+        iso = build_seed_iso(Path(tmp) / "seed.iso", instance_id=instance_id, hostname=hostname, user_data=user_data)
+        created = pool.create_volume(volume_xml(volume, iso.stat().st_size, "raw"))
+        op.on_undo(pool.delete_volume, volume)
+        pool.upload(volume, iso)
+    return created.path
 
 
 def preview_xml(host: Host, pools: PoolRef, req: CreateRequest) -> str:

@@ -112,6 +112,23 @@ def destroy(name: str = VM, json_out: bool = opt.JSON, quiet: bool = opt.QUIET) 
     show_vm(api().destroy(name), json_out, quiet)
 
 
+@app.command("clone")
+def clone(src: str = typer.Argument(..., help="The VM to copy.", autocompletion=complete_vm),
+          new: str = typer.Argument(..., help="The new VM's name."),
+          full: bool = typer.Option(False, "--full", help="A standalone disk instead of one linked to the "
+                                    "source's base image."),
+          json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+    """Copy a VM (also while it runs) into a new one with a new identity (not started)."""
+    result = api().clone(src, new, full=full)
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    if not quiet:
+        kind = "full" if full else "linked to the base image"
+        line(f"cloned {src} into {new} ({kind}{', from the running guest' if result.from_running else ''}); "
+             f"start it with `vmctl start {new} --wait boot`")
+
+
 @app.command("set")
 def set_(name: str = VM, cpus: int | None = typer.Option(None, "--cpus", min=1, max=256, help="Virtual CPUs."),
          memory: str | None = typer.Option(None, "--memory", "-m", help="Memory, e.g. 1G (bare number: MiB)."),
