@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vmctl.api.disks import DiskApi
 from vmctl.api.guests import GuestApi
 from vmctl.api.runs import RunApi
 from vmctl.api.snapshots import SnapshotApi
@@ -88,7 +89,7 @@ def _disk_bytes(value: str | int | None) -> int | None:
     return parse_size(value, default_unit="GiB", what="disk size")
 
 
-class Vmctl(GuestApi, SnapshotApi, RunApi):
+class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi):
     """Operations on one libvirt host and vmctl's storage pool there.
 
     ``labels`` are put on every VM this object's :meth:`create` makes (a

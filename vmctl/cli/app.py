@@ -51,12 +51,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gc": ("run", "Remove what dead runs left, and old VMs kept by `run --keep-on-failure`."),
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
     "migrate": ("migrate", "Move a VM to another libvirt host (live when it runs, offline when not)."),
+    "disk": ("disk", "Disks of a VM: list, add, remove, grow."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
     "host": ("host", "The libvirt host: accelerator, versions, resources."),
     "lab": ("lab", "A lab of libvirt hosts on this machine, for trying migration (root)."),
 }
-GROUPS = {"image", "template", "host", "snapshot", "lab"}
+GROUPS = {"image", "template", "host", "snapshot", "lab", "disk"}
 
 
 class LazyGroup(TyperGroup):

@@ -150,6 +150,11 @@ def _disk_element(disk: DiskSpec) -> etree._Element:
     return el
 
 
+def disk_device_xml(disk: DiskSpec) -> str:
+    """One ``<disk>`` element, for attaching to (or detaching from) a domain."""
+    return etree.tostring(_disk_element(disk), encoding="unicode")
+
+
 def _fill_disk(el: etree._Element, disk: DiskSpec) -> None:
     """A template's disk (its bus, target, address and boot order stay) now holding
     ``disk``'s file: the VM's linked clone, or the seed in an emptied cdrom."""

@@ -187,6 +187,10 @@ class UsageView:
             self._listing = [v for v in self.listing if v.name != name]
         return True
 
+    def reread(self) -> None:
+        """A domain changed what it uses (a disk detached): read the users again when next asked."""
+        self._refs = None
+
     def forget_domain(self, name: str) -> None:
         """This host's domain ``name`` was removed: it uses nothing any more."""
         if self._refs is not None:

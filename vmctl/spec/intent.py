@@ -13,8 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 # What to do with a dead operation: undo what it made, or finish what it removed.
-UNDO_OPS = {"create", "run", "clone", "image-import", "snapshot-create", "restore", "backup"}
-FINISH_OPS = {"delete", "image-rm", "snapshot-delete"}
+UNDO_OPS = {"create", "run", "clone", "disk-add", "image-import", "snapshot-create", "restore", "backup"}
+FINISH_OPS = {"delete", "image-rm", "snapshot-delete", "disk-rm"}
 # A migration is settled: kept on whichever host has the real copy, removed from the other.
 MIGRATE_OPS = {"migrate", "migrate-in"}
 RECORD_FORMAT = 2

@@ -211,6 +211,28 @@ class Domain:
                 flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
             self._dom.updateDeviceFlags(device_xml, flags)
 
+    def attach_device(self, device_xml: str) -> None:
+        """Add a device to the persistent config, and to the running guest if it runs."""
+        with libvirt_errors(f"attach a device to {self.name}"):
+            self._dom.attachDeviceFlags(device_xml, self._config_and_live())
+
+    def detach_device(self, device_xml: str) -> None:
+        """Remove a device from the persistent config, and from the running guest if it runs
+        (a guest that ignores the unplug request keeps it until it stops: libvirt says so)."""
+        with libvirt_errors(f"detach a device from {self.name}"):
+            self._dom.detachDeviceFlags(device_xml, self._config_and_live())
+
+    def block_resize(self, target: str, size: int) -> None:
+        """Grow a disk of the running guest to ``size`` bytes (QEMU resizes the image)."""
+        with libvirt_errors(f"resize disk {target} of {self.name}"):
+            self._dom.blockResize(target, size, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+
+    def _config_and_live(self) -> int:
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        if self._dom.isActive():
+            flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+        return flags
+
     def ipv4_addresses(self, source: str) -> list[str]:
         """The guest's IPv4 addresses from DHCP leases ('lease') or the guest agent ('agent');
         empty when the source knows none (yet)."""

@@ -104,6 +104,12 @@ class Pool:
         with libvirt_errors(f"delete volume {name}"):
             vol.delete(0)
 
+    def resize_volume(self, name: str, capacity: int) -> None:
+        """Grow a volume no domain has open to ``capacity`` bytes."""
+        vol = self._lookup(name)
+        with libvirt_errors(f"resize volume {name}"):
+            vol.resize(capacity, 0)
+
     def upload(self, name: str, source: Path | bytes, offset: int = 0) -> None:
         """Copy a local file (or bytes) into an existing volume through a libvirt stream,
         at ``offset`` (bytes outside what is written stay as they were)."""

@@ -114,6 +114,25 @@ def _domain(where: Removal, item: Item) -> ItemOutcome:
     return ItemOutcome("domain", item.name, REMOVED)
 
 
+@kind("attachment")
+def _attachment(where: Removal, item: Item) -> ItemOutcome:
+    """"VM/TARGET": the disk a killed `disk add` attached (or `disk rm` was detaching),
+    detached only while it is still the VM's own volume for that target (by path)."""
+    from vmctl.ops.disks import detach_own_disk
+
+    vm, _, target = item.name.partition("/")
+    try:
+        dom = domains.lookup(where.host, vm)
+    except NotFound:
+        return ItemOutcome("attachment", item.name, GONE)
+    if item.uuid and dom.uuid != item.uuid:
+        return ItemOutcome("attachment", item.name, KEPT, "a later domain of that name")
+    if not detach_own_disk(dom, where.pool, target):
+        return ItemOutcome("attachment", item.name, GONE)
+    where.usage.reread()
+    return ItemOutcome("attachment", item.name, REMOVED)
+
+
 @kind("partial")
 def _partial(where: Removal, item: Item) -> ItemOutcome:
     """A killed backup's unfinished file or directory (on the machine that ran it)."""
