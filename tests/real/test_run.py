@@ -67,7 +67,7 @@ def test_a_failing_command_passes_its_status_collects_and_writes_a_bundle(api, t
     assert json.loads((bundle / "info.json").read_text())["name"] == vm_name
     assert json.loads((bundle / "result.json").read_text())["exit_status"] == 7
     recorded = [json.loads(line)["event"] for line in (bundle / "events.jsonl").read_text().splitlines()]
-    assert "command-finished" in recorded and "failed" in recorded
+    assert "command-finished" in recorded and "failed" in recorded and "libvirt" in recorded  # what libvirt said
     assert left_behind(api, vm_name) == (False, [])
 
 

@@ -33,6 +33,7 @@ from vmctl.virt.host import Host
 if TYPE_CHECKING:
     from vmctl.spec.domain import Accel
     from vmctl.ops.clone import CloneResult
+    from vmctl.spec.events import LifecycleEvent
     from vmctl.ops.vmset import SetResult
     from vmctl.spec.request import CreateRequest
     from vmctl.ops.fanout import FanOutSummary
@@ -314,6 +315,14 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi):
         from vmctl.ops.vmset import set_resources
 
         return set_resources(self.host, self.pool, name, cpus=cpus, memory=_memory_mib(memory))
+
+    def events(self, on_event: "Callable[[LifecycleEvent], object]", *, name: str | None = None,
+               timeout: float | None = None, count: int | None = None) -> int:
+        """libvirt's lifecycle events (of every domain, or of ``name``) as they happen, to
+        ``on_event``, until ``timeout`` seconds or ``count`` events; returns how many."""
+        from vmctl.ops.events import stream_events
+
+        return stream_events(self.host, on_event, name=name, timeout=timeout, count=count)
 
     def pause(self, name: str) -> VmInfo:
         """Stop the guest's vCPUs; memory, devices and connections stay."""

@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("backup", "Bring a backup back as a new VM (checksums verified first)."),
     "run": ("run", "Boot an ephemeral VM, run a command in it, collect artefacts, remove it (CI)."),
     "gc": ("run", "Remove what dead runs left, and old VMs kept by `run --keep-on-failure`."),
+    "events": ("events", "Stream libvirt's lifecycle events of the host's domains (--json: NDJSON)."),
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
     "migrate": ("migrate", "Move a VM to another libvirt host (live when it runs, offline when not)."),
     "disk": ("disk", "Disks of a VM: list, add, remove, grow."),

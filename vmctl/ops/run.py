@@ -14,6 +14,7 @@ volumes stay recorded in the run's intent record, so the next ``vmctl run`` (or
 from __future__ import annotations
 
 import posixpath
+import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,9 @@ from vmctl.signals import deferred_signals
 from vmctl.spec.run import EPHEMERAL, GUEST_SCRIPT, KEPT, RUN_LABEL, RunRequest
 from vmctl.ssh.keys import fingerprint
 from vmctl.virt import domains
+from vmctl.spec.events import LifecycleEvent
 from vmctl.virt.domains import Domain
+from vmctl.virt.events import watch_lifecycle
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
@@ -102,6 +105,7 @@ class Run:
         self.dom: Domain | None = None
         self.session = None
         self.collected: list[str] = []
+        self.lifecycle: "queue.Queue[LifecycleEvent] | None" = None
 
     def emit(self, stage: str, **detail: object) -> None:
         event = RunEvent(time.time(), stage, detail)
@@ -118,7 +122,8 @@ class Run:
             self.emit("swept", removed=[f.to_dict() for f in removed])
         plan = plan_create(self.host, self.pool, self.req.create)
         self.emit("planned", name=self.req.name, image=plan.image.name, accel=plan.spec.accel.value)
-        with Operation(self.host, self.pool, "run", self.req.name) as op:
+        with watch_lifecycle(self.host, self.req.name) as self.lifecycle, \
+                Operation(self.host, self.pool, "run", self.req.name) as op:
             op.undo_on_exit()
             status, failure = None, None
             try:
@@ -204,7 +209,20 @@ class Run:
             result = replace(result, kept=True)
         return result
 
+    def _lifecycle_events(self) -> None:
+        """What libvirt reported so far (started, suspended, stopped, crashed...), into the run's events."""
+        while self.lifecycle is not None:
+            try:
+                seen = self.lifecycle.get_nowait()
+            except queue.Empty:
+                return
+            event = RunEvent(seen.time, "libvirt", {"domain_event": seen.event, "detail": seen.detail})
+            self.events.append(event)
+            if self.on_event is not None:
+                self.on_event(event)
+
     def _bundle(self, result: RunResult, budget: float) -> Bundle:
+        self._lifecycle_events()
         logs = guest_logs(self.session, time.monotonic() + budget)
         info = None
         if self.dom is not None:
