@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vmctl.api.admin import AdminApi
 from vmctl.api.disks import DiskApi
 from vmctl.api.guests import GuestApi
 from vmctl.api.runs import RunApi
@@ -32,9 +33,6 @@ from vmctl.virt.host import Host
 
 if TYPE_CHECKING:
     from vmctl.spec.domain import Accel
-    from vmctl.ops.clone import CloneResult
-    from vmctl.spec.events import LifecycleEvent
-    from vmctl.ops.vmset import SetResult
     from vmctl.spec.request import CreateRequest
     from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.host import HostInfo
@@ -90,7 +88,7 @@ def _disk_bytes(value: str | int | None) -> int | None:
     return parse_size(value, default_unit="GiB", what="disk size")
 
 
-class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi):
+class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
     """Operations on one libvirt host and vmctl's storage pool there.
 
     ``labels`` are put on every VM this object's :meth:`create` makes (a
@@ -297,44 +295,6 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi):
     def destroy(self, name: str) -> VmInfo:
         """Power the VM off at once (it stays defined)."""
         return self.vms.destroy(name)
-
-    def clone(self, src: str, new: str, *, full: bool = False) -> "CloneResult":
-        """A new VM ``new`` with ``src``'s disks (copied at one instant, also while ``src``
-        runs) and a new identity: name, UUID, MACs, SSH port, host key, seed. Linked
-        to ``src``'s base image, or ``full`` (standalone). Not started."""
-        from vmctl.ops.clone import clone_vm
-        from vmctl.ops.safety.repair import sweep
-
-        pool = self.pool
-        sweep(self.host, pool)
-        return clone_vm(self.host, pool, src, new, full=full)
-
-    def set(self, name: str, *, cpus: int | None = None, memory: str | int | None = None) -> "SetResult":
-        """Change a VM's vCPUs and/or memory: in its definition, and live where the running
-        guest allows it (each change in the result says which, and why not)."""
-        from vmctl.ops.vmset import set_resources
-
-        return set_resources(self.host, self.pool, name, cpus=cpus, memory=_memory_mib(memory))
-
-    def events(self, on_event: "Callable[[LifecycleEvent], object]", *, name: str | None = None,
-               timeout: float | None = None, count: int | None = None) -> int:
-        """libvirt's lifecycle events (of every domain, or of ``name``) as they happen, to
-        ``on_event``, until ``timeout`` seconds or ``count`` events; returns how many."""
-        from vmctl.ops.events import stream_events
-
-        return stream_events(self.host, on_event, name=name, timeout=timeout, count=count)
-
-    def pause(self, name: str) -> VmInfo:
-        """Stop the guest's vCPUs; memory, devices and connections stay."""
-        return self.vms.pause(name)
-
-    def resume(self, name: str) -> VmInfo:
-        """Continue a paused guest."""
-        return self.vms.resume(name)
-
-    def autostart(self, name: str, on: bool = True) -> VmInfo:
-        """Start the VM whenever the host's libvirtd starts (``on=False``: not)."""
-        return self.vms.set_autostart(name, on)
 
     def delete(self, name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
         """Remove VM ``name`` and the volumes it owns; returns their paths. Volumes a VM

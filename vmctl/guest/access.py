@@ -13,6 +13,7 @@ from vmctl.errors import GuestError, InvalidInput, Timeout
 from vmctl.guest.endpoint import Endpoint, guest_endpoint
 from vmctl.guest.readiness import Readiness, wait_ready
 from vmctl.libvirtxml.facts import DomainFacts, parse_domain
+from vmctl.local.hostspeed import measured_slowdown
 from vmctl.policy.timeouts import accel_of_domain_type, ready_timeout
 from vmctl.spec.domain import VmMeta
 from vmctl.spec.names import check_name
@@ -91,7 +92,8 @@ class GuestAccess:
             raise InvalidInput(f"invalid --for {until!r}", hint="use --for ssh or --for boot")
         dom = self._domain(name)
         if timeout is None:
-            timeout = ready_timeout(accel_of_domain_type(parse_domain(dom.xml()).domain_type))
+            accel = accel_of_domain_type(parse_domain(dom.xml()).domain_type)
+            timeout = ready_timeout(accel, measured_slowdown(accel.value) if self.host.is_local else None)
         return wait_ready(_Probe(self, name, dom), until=until, timeout=timeout, name=name)
 
 

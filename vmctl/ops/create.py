@@ -23,6 +23,7 @@ from vmctl.guest.boot import check_console_fingerprint
 from vmctl.libvirtxml.domain import render_domain
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.net import port_is_free
+from vmctl.local.hostspeed import measured_slowdown
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.host import choose_accel
 from vmctl.ops.images import ImageStore
@@ -133,7 +134,7 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
             op.on_undo(dom.destroy)
             marker = plan.image.boot_marker if req.wait_boot else None
             try:
-                boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel),
+                boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel, _slowdown(host, plan.spec.accel)),
                                                    on_started=lambda: checkpoint("create:started"))
             except OperationFailed as exc:
                 raise naming_element(exc, source=source, step="start") from None
@@ -144,6 +145,11 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
         op.commit()
     info = info_of(host, dom)
     return replace(info, boot_seconds=boot_seconds, console_tail=tail, fitted=list(plan.fitted))
+
+
+def _slowdown(host: Host, accel) -> float | None:
+    """This machine's measured slowdown (`vmctl host check`), for a VM that runs here."""
+    return measured_slowdown(accel.value) if host.is_local else None
 
 
 def make_volumes(op: Operation, host: Host, pool: Pool, plan: CreatePlan) -> None:

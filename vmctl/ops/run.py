@@ -24,6 +24,7 @@ from vmctl.errors import INTERRUPTED_EXIT, GuestError, Interrupted, NotFound, Ti
 from vmctl.guest.access import GuestAccess
 from vmctl.guest.boot import check_console_fingerprint
 from vmctl.guest.consolelog import ConsoleLog
+from vmctl.local.hostspeed import measured_slowdown
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.bundle import Bundle, bundle_dir, guest_logs, write_bundle
 from vmctl.ops.create import CreatePlan, make_volumes, plan_create
@@ -140,6 +141,7 @@ class Run:
 
     def _body(self, op: Operation, plan: CreatePlan) -> int:
         req = self.req
+        slowdown = measured_slowdown(plan.spec.accel.value) if self.host.is_local else None
         make_volumes(op, self.host, self.pool, plan)
         op.will("domain", req.name, plan.spec.uuid or "")
         self.dom = domains.create_transient(self.host, plan.xml, autodestroy=not req.keep_on_failure)
@@ -149,13 +151,13 @@ class Run:
         op.on_undo(self.console.stop)
         op.on_undo(console.close)
         seconds, tail = resume_watched(self.dom, console, plan.image.boot_marker,
-                                       req.create.boot_timeout or boot_timeout(plan.spec.accel),
+                                       req.create.boot_timeout or boot_timeout(plan.spec.accel, slowdown),
                                        record=self.console.add)
         self.console.follow(console)
         check_console_fingerprint(tail, fingerprint(plan.host_key.public_line), req.name)
         self.emit("booted", seconds=seconds)
         checkpoint("run:booted")
-        ready = self.access.wait(req.name, until="ssh", timeout=req.ready_timeout or ready_timeout(plan.spec.accel))
+        ready = self.access.wait(req.name, until="ssh", timeout=req.ready_timeout or ready_timeout(plan.spec.accel, slowdown))
         self.session = ready.session
         self.emit("ssh-ready")
         if req.script is not None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from vmctl.errors import Conflict, NotFound, Timeout
 from vmctl.libvirtxml.facts import parse_domain
+from vmctl.local.hostspeed import measured_slowdown
 from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
 from vmctl.spec.names import check_labels, check_name
 from vmctl.spec.volumes import image_of_base_stem
@@ -126,7 +127,8 @@ class Vms:
         if wait_boot and facts.meta.image and (pool := self.pools.find()) is not None:
             marker = ImageStore(self.host, pool).get(facts.meta.image).boot_marker
         accel = accel_of_domain_type(facts.domain_type)
-        return start_watched(dom, marker, timeout or boot_timeout(accel))
+        slowdown = measured_slowdown(accel.value) if self.host.is_local else None
+        return start_watched(dom, marker, timeout or boot_timeout(accel, slowdown))
 
     def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
         """Something else took the VM's forward port while it was off: pick a free

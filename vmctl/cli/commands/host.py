@@ -36,5 +36,27 @@ def info(json_out: bool = opt.JSON) -> None:
         line(f"{key + ':':<13} {value}")
 
 
+@app.command("check")
+def check(json_out: bool = opt.JSON) -> None:
+    """Check what this host can do (KVM tried with a probe guest, daemons, /dev/kvm,
+    nesting, pool space, measured speed), each failing check with its fix. Exit 0 when
+    vmctl can run VMs here (TCG counts, with a warning), 7 when it cannot."""
+    from vmctl.errors import HostError
+
+    report = api().host_check()
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        for item in report.checks:
+            line(f"{item.status.upper():<5} {item.name:<9} {item.detail}")
+            if item.fix and item.status != "ok":
+                line(f"{'':<15} fix: {item.fix}")
+        line(f"guests run under {report.accel}" + (f", {report.slowdown:g}x slower than native"
+                                                    if report.slowdown else ""))
+    if not report.can_run_vms:
+        failed = ", ".join(c.name for c in report.checks if c.status == "fail")
+        raise HostError(f"this host cannot run VMs: {failed}", hint="see the fixes above")
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
