@@ -8,6 +8,9 @@
 3. A 20-test module with the pytest plugin's per-test reset (`vmctl_clean_vm`)
    vs the same 20 tests each with a VM of its own (`vmctl_vm_factory`): wall time
    of the whole pytest process.
+4. The plugin's per-test reset in-process (`snapshot_revert(wait_ssh=True)` to the
+   session checkpoint, then `exec true` answers) vs a fresh `create(wait_ssh=True)`
+   + `exec true` (target <= 0.3x, aim <= 1 s).
 
     .venv/bin/python bench/run.py [--runs 5] [--tests 20] [--skip-module]
 """
@@ -101,12 +104,46 @@ def module_run(tmp: Path, tests: int, reset: bool) -> float:
     return time.perf_counter() - started
 
 
+def reset_vs_create(runs: int) -> None:
+    from vmctl.api import Vmctl
+
+    api = Vmctl(labels={"vmctl.bench": "run"})
+    name = f"bench-reset-{os.urandom(3).hex()}"
+    api.create(name, wait_boot=True, wait_ssh=True)
+    try:
+        api.snapshot_create(name, "clean")
+
+        def reset() -> float:
+            api.exec(name, ["sh", "-c", "echo dirty > /root/state"])  # not timed
+            started = time.perf_counter()
+            api.snapshot_revert(name, "clean", wait_ssh=True)
+            assert api.exec(name, ["true"]) == 0
+            return time.perf_counter() - started
+
+        def fresh() -> float:
+            other = f"bench-fresh-{os.urandom(3).hex()}"
+            started = time.perf_counter()
+            api.create(other, wait_boot=True, wait_ssh=True)
+            assert api.exec(other, ["true"]) == 0
+            took = time.perf_counter() - started
+            api.delete(other)
+            return took
+
+        summarize("plugin reset vs fresh create", alternate(runs, {"create -> exec true": fresh,
+                                                                   "reset -> exec true": reset}),
+                  "create -> exec true", 0.3)
+    finally:
+        api.delete(name)
+        api.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tests", type=int, default=20)
     parser.add_argument("--skip-module", action="store_true")
     args = parser.parse_args()
+    reset_vs_create(args.runs)
     summarize("run true vs create exec delete",
               alternate(args.runs, {"create+exec+delete": by_hand, "vmctl run -- true": run_true}),
               "create+exec+delete", 1.0)
