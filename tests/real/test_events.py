@@ -38,3 +38,15 @@ def test_events_end_after_the_timeout_with_nothing_to_report(api, vm_name):
                           timeout=60, env=dict(os.environ))
     assert proc.returncode == 0 and proc.stdout == "", proc.stderr
     assert time.monotonic() - started < 30  # bounded (the exact time is not the point)
+
+
+def test_wait_json_streams_each_stage_then_the_result(api, tiny, vm_name):
+    api.create(vm_name, wait_boot=True)
+    proc = subprocess.run([*VMCTL, "wait", vm_name, "--json"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    stages = [e["stage"] for e in lines[:-1]]
+    assert stages == ["domain running", "address known", "port open", "SSH banner", "authenticated"]
+    assert all(e["event"] == "stage" and e["seconds"] >= 0 for e in lines[:-1])
+    assert lines[-1]["name"] == vm_name and list(lines[-1]["stages"]) == stages

@@ -33,10 +33,11 @@ class GuestApi:
         return [vm.name for vm in self.list() if vm.managed and vm.state == "running"]
 
     def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None,
-             insecure: bool = False) -> dict[str, object]:
-        """Wait for SSH ('ssh') or the end of boot ('boot'); returns the stage timings."""
+             insecure: bool = False, on_stage: Callable[[str, float], object] | None = None) -> dict[str, object]:
+        """Wait for SSH ('ssh') or the end of boot ('boot'); returns the stage timings.
+        ``on_stage(stage, seconds)`` hears of each stage as it is reached."""
         access = self.guest(insecure=insecure)
-        ready = access.wait(name, until=until, timeout=timeout)
+        ready = access.wait(name, until=until, timeout=timeout, on_stage=on_stage)
         ready.session.close()
         if not insecure:  # authenticated against the pinned key: the guest has its host key
             self._retire_seed_secret(name, access.meta(name))

@@ -87,14 +87,15 @@ class GuestAccess:
             self.on_trusted(name, facts.meta)
         return session
 
-    def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None) -> Readiness:
+    def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None,
+             on_stage: Callable[[str, float], object] | None = None) -> Readiness:
         if until not in ("ssh", "boot"):
             raise InvalidInput(f"invalid --for {until!r}", hint="use --for ssh or --for boot")
         dom = self._domain(name)
         if timeout is None:
             accel = accel_of_domain_type(parse_domain(dom.xml()).domain_type)
             timeout = ready_timeout(accel, measured_slowdown(accel.value) if self.host.is_local else None)
-        return wait_ready(_Probe(self, name, dom), until=until, timeout=timeout, name=name)
+        return wait_ready(_Probe(self, name, dom), until=until, timeout=timeout, name=name, on_stage=on_stage)
 
 
 class _Probe:

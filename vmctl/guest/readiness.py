@@ -48,8 +48,10 @@ class Readiness(Generic[E, S]):
 
 def wait_ready(probe: Probe[E, S], *, until: str, timeout: float, name: str, interval: float = 0.5,
                clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> Readiness[E, S]:
-    """Walk the stages up to ``until`` ('ssh' = authenticated, 'boot' = boot finished)."""
+               sleep: Callable[[float], None] = time.sleep,
+               on_stage: Callable[[str, float], object] | None = None) -> Readiness[E, S]:
+    """Walk the stages up to ``until`` ('ssh' = authenticated, 'boot' = boot finished);
+    ``on_stage(stage, seconds)`` hears of each stage as it is reached."""
     last = STAGES.index("authenticated" if until == "ssh" else "boot finished")
     start = clock()
     deadline = start + timeout
@@ -77,6 +79,8 @@ def wait_ready(probe: Probe[E, S], *, until: str, timeout: float, name: str, int
                 done = probe.boot_finished(session)
             if done:
                 reached[stage] = clock() - start
+                if on_stage is not None:
+                    on_stage(stage, reached[stage])
                 if len(reached) > last:
                     return Readiness(endpoint, session, reached)  # type: ignore[arg-type]
                 continue

@@ -70,10 +70,18 @@ def _err(data: bytes) -> None:
 def wait(name: str = typer.Argument(..., autocompletion=complete_vm),
          for_: str = typer.Option("ssh", "--for", help="ssh (authenticated) or boot (boot finished)."),
          timeout: float = opt.TIMEOUT, insecure: bool = INSECURE, json_out: bool = opt.JSON) -> None:
-    """Wait until the guest answers SSH (or finished booting), stage by stage."""
-    ready = api().wait(name, until=for_, timeout=timeout, insecure=insecure)
+    """Wait until the guest answers SSH (or finished booting), stage by stage.
+    With --json: one JSON line per stage as it is reached, then the result."""
+    import json
+
+    def stage(what: str, seconds: float) -> None:
+        if json_out:
+            line(json.dumps({"event": "stage", "stage": what, "seconds": round(seconds, 3)}, separators=(",", ":")))
+
+    state().json_lines = json_out
+    ready = api().wait(name, until=for_, timeout=timeout, insecure=insecure, on_stage=stage)
     if json_out:
-        emit_json({"name": name, "ready": for_, **ready})
+        line(json.dumps({"name": name, "ready": for_, **ready}, separators=(",", ":")))
     else:
         line(f"{name} ready ({for_}): " + ", ".join(f"{k} {v:.1f}s" for k, v in ready["stages"].items()))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from vmctl.cli import options as opt
-from vmctl.cli.state import api
+from vmctl.cli.state import api, state
 from vmctl.cli.output import emit_json, line, note, table
 from vmctl.errors import InvalidInput
 from vmctl.api import format_size
@@ -56,12 +56,20 @@ def rm(name: str = typer.Argument(...), json_out: bool = opt.JSON) -> None:
 def build(recipe: str = typer.Argument(..., help="'tiny' (the embedded guest, direct kernel boot) or "
                                      "'tinydisk' (the same guest on a BIOS + UEFI bootable disk)."),
           json_out: bool = opt.JSON) -> None:
-    """Build the embedded guest from Debian packages (cached; redone when its recipe changes)."""
+    """Build the embedded guest from Debian packages (cached; redone when its recipe changes).
+    With --json: one JSON line per step as it happens, then the image."""
+    import json
+
     if recipe not in ("tiny", "tinydisk"):
         raise InvalidInput(f"unknown image recipe {recipe!r}", hint="vmctl can build 'tiny' and 'tinydisk'")
+    state().json_lines = json_out
+
+    def progress(text: str) -> None:
+        line(json.dumps({"event": "progress", "message": text}, separators=(",", ":")))
+
     builder = api().build_tiny if recipe == "tiny" else api().build_tinydisk
-    image, changed = builder(progress=None if json_out else note)
+    image, changed = builder(progress=progress if json_out else note)
     if json_out:
-        emit_json({**image.to_dict(), "changed": changed})
+        line(json.dumps({**image.to_dict(), "changed": changed}, separators=(",", ":"), default=str))
     else:
         line(f"image {image.name} {'built' if changed else 'up to date'} (recipe {image.recipe_id})")
