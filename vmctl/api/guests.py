@@ -75,6 +75,13 @@ class GuestApi:
         with self.session(name, insecure=insecure) as session:
             return session.interactive(argv)
 
+    def check_plan(self, plan: str | Path) -> None:
+        """Read and validate a provisioning plan (raises InvalidInput or NotFound), so a
+        bad plan is refused before a VM is made for it."""
+        from vmctl.provision.plan import load_plan
+
+        load_plan(Path(plan))
+
     def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None, err=None):
         from vmctl.ops.guest import provision_one
 

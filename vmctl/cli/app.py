@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from vmctl import __version__
+from vmctl.cli.common import bad_value, missing_hint, with_common_options
 from vmctl.cli.output import report_error
 from vmctl.cli.report import closed_pipe, run_reporting
 from vmctl.cli.state import CliState
@@ -76,10 +77,11 @@ class LazyGroup(TyperGroup):
         command = typer.main.get_command(module.app)
         if cmd_name in GROUPS:
             command.name = cmd_name
-            return command
+            return with_common_options(command)
         if isinstance(command, click.Group):
-            return command.get_command(ctx, cmd_name)
-        return command
+            found = command.get_command(ctx, cmd_name)
+            return with_common_options(found) if found is not None else None
+        return with_common_options(command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -110,11 +112,14 @@ def _global(
     connect: str = typer.Option(None, "-c", "--connect", metavar="URI",
                                 help="libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)"),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    json_out: bool = typer.Option(False, "--json", help="JSON for scripts (as after the command)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success (as after the command)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print vmctl's version and exit."),
 ) -> None:
     state = ctx.ensure_object(CliState)
     state.uri, state.debug = connect, debug
+    state.json, state.quiet = state.json or json_out, state.quiet or quiet
 
 
 def _before_separator(args: list[str]) -> list[str]:
@@ -142,8 +147,14 @@ def run(argv: list[str] | None = None) -> int:
             sys.stderr.write("aborted\n")
             return INTERRUPTED_EXIT
         except click.ClickException as exc:  # usage errors: bad option, missing argument
+            if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
+                error = bad_value(exc)  # a bad value: invalid input (exit 3), as docs/errors.md says
+                if state.failure_exit is not None:
+                    error["vmctl_exit_code"], error["exit_code"] = error["exit_code"], state.failure_exit
+                report_error(error, state.json, one_line=state.json_lines)
+                return int(error["exit_code"])
             code = getattr(exc, "exit_code", USAGE_ERROR_EXIT)
-            hint = getattr(exc, "hint", None)  # guestargs.UsageHint: how to write it instead
+            hint = getattr(exc, "hint", None) or missing_hint(exc)  # (guestargs.UsageHint: the right form)
             error = {"code": "usage", "exit_code": code, "message": exc.format_message(),
                      "hint": hint or "see `vmctl --help` or `vmctl COMMAND --help`"}
             if state.failure_exit is not None:  # exec: 2 could be the guest command's status

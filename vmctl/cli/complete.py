@@ -1,4 +1,4 @@
-"""Shell completion of VM, image and template names (asked of libvirt when the user presses Tab).
+"""Shell completion of VM, snapshot, image and template names (asked of libvirt when the user presses Tab).
 
 During completion click parses the command line without running any command, so
 the global options are read from the root context's parameters here."""
@@ -32,3 +32,11 @@ def complete_image(ctx: click.Context, incomplete: str) -> list[str]:
 
 def complete_template(ctx: click.Context, incomplete: str) -> list[str]:
     return _names(ctx, lambda s: [t.name for t in s.api().templates()], incomplete)
+
+
+def complete_snapshot(ctx: click.Context, incomplete: str) -> list[str]:
+    """The snapshots of the VM named earlier on the command line."""
+    name = ctx.params.get("name")
+    if not name:
+        return []
+    return _names(ctx, lambda s: [snap.name for snap in s.api().snapshot_list(name)], incomplete)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import click
 import typer
 
 from vmctl.cli.complete import complete_image, complete_template
-from vmctl.cli.state import remember_json
+from vmctl.cli.state import remember_json, remember_quiet
 
 JSON = typer.Option(False, "--json", help="Print JSON for scripts (errors too).", callback=remember_json)
-QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing on success (the exit status tells).")
+QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing on success (the exit status tells).",
+                     callback=remember_quiet)
 IMAGE = typer.Option(None, "--image", "-i", help="Base image (default: the embedded guest 'tiny').",
                      autocompletion=complete_image)
 TEMPLATE = typer.Option(None, "--template", "-t", help="Template name or XML path (default: by image).",
@@ -27,3 +29,7 @@ USER = typer.Option(None, "--user", help="Login user in the guest (default: the 
 TIMEOUT = typer.Option(None, "--timeout", min=1, help="Seconds to wait (default scales with the accelerator).")
 LABEL_FILTER = typer.Option(None, "--label", metavar="KEY=VALUE",
                             help="Only VMs carrying this label (repeat: all of them).")
+WAIT_CHOICES = ("none", "boot", "ssh")
+WAIT = typer.Option("none", "--wait", click_type=click.Choice(WAIT_CHOICES),
+                    help="none: return at once; boot: until the guest finished booting (its console says so); "
+                         "ssh: until SSH answers too.")

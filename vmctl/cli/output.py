@@ -37,7 +37,15 @@ def emit_json(value: Any) -> None:
     _write(json.dumps(value, indent=2, default=str) + "\n")
 
 
+def _quiet() -> bool:
+    from vmctl.cli.state import quiet_now
+
+    return quiet_now()
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    if _quiet():
+        return
     rows = [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     _write("".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n"
@@ -45,11 +53,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
 
 
 def line(text: str = "") -> None:
+    if _quiet():
+        return
     _write(text + "\n")
 
 
 def note(text: str) -> None:
     """Progress and remarks go to stderr so stdout stays parseable."""
+    if _quiet():
+        return
     try:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
@@ -64,7 +76,10 @@ def report_error(error: dict[str, object], wants_json: bool, *, one_line: bool =
         _write(json.dumps({"error": error}, default=str, separators=(",", ":")) + "\n")
     elif wants_json:
         emit_json({"error": error})
-    else:
-        note(f"error: {error['message']}")
-        if error.get("hint"):
-            note(f"hint: {error['hint']}")
+    else:  # (never silenced by -q)
+        text = f"error: {error['message']}\n" + (f"hint: {error['hint']}\n" if error.get("hint") else "")
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        except BrokenPipeError:
+            raise OutputClosed() from None

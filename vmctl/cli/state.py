@@ -16,6 +16,7 @@ class CliState:
     uri: str | None = None
     debug: bool = False
     json: bool = False
+    quiet: bool = False  # -q: lines, tables and notes for people are not printed
     json_lines: bool = False  # the command writes JSON lines (migrate --json): errors too are one line
     failure_exit: int | None = None  # exec: vmctl's own failures exit 255 (see docs/errors.md)
     _api: "Vmctl | None" = None
@@ -76,7 +77,28 @@ def api() -> "Vmctl":
 
 
 def remember_json(value: bool) -> bool:
-    """Callback of every --json option: errors of this invocation are reported as JSON too."""
+    """Callback of every --json option: errors of this invocation are reported as JSON too;
+    a --json given before the command counts as well."""
     if value:
         state().json = True
-    return value
+    return value or state().json
+
+
+def remember_quiet(value: bool) -> bool:
+    """Callback of every -q option: a -q given before the command counts as well."""
+    if value:
+        state().quiet = True
+    return value or state().quiet
+
+
+def quiet_now() -> bool:
+    """Whether the running invocation asked for -q (False outside one)."""
+    import sys
+
+    if "click" not in sys.modules:
+        return False
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(CliState) if ctx is not None else None
+    return bool(found is not None and found.quiet)

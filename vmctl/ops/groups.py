@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from vmctl.errors import Conflict, NotFound, OperationFailed, VmctlError
+from vmctl.errors import Conflict, InvalidInput, NotFound, OperationFailed, VmctlError
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.local.testhooks import checkpoint
@@ -57,9 +57,13 @@ def group_members(host: Host, label: str) -> dict[str, str]:
 
 def create_group(host: Host, pool: Pool, label: str, names: list[str], *, description: str = "") -> list[SnapshotInfo]:
     check_name(label, "group")
-    names = sorted({check_name(n) for n in names})
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidInput(f"a group snapshot names {', '.join(twice)} more than once",
+                           hint="name each VM once: vmctl snapshot create --group LABEL NAME1 NAME2 ...")
+    names = sorted(check_name(n) for n in names)
     if len(names) < 2:
-        raise VmctlError("a group snapshot needs at least two VMs", hint="or use `vmctl snapshot create NAME`")
+        raise InvalidInput("a group snapshot needs at least two VMs", hint="or use `vmctl snapshot create NAME`")
     with ExitStack() as locks:
         ops = {n: locks.enter_context(Operation(host, pool, "snapshot-create", n)) for n in names}
         doms = {n: domains.lookup(host, n) for n in names}

@@ -158,3 +158,51 @@ def test_env_name_without_value_comes_from_vmctls_environment(monkeypatch, capsy
     monkeypatch.delenv("VMCTL_T_SECRET")
     assert run(["-c", "test:///default", "exec", "-e", "VMCTL_T_SECRET", "test", "--", "true"]) == 255
     assert "no such variable in vmctl's environment" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--json", "template", "show", "ghost"], ["template", "show", "ghost", "--json"],
+                                  ["--json", "-c", "test:///default", "info", "ghost"],
+                                  ["info", "ghost", "-c", "test:///default", "--json"]])
+def test_json_and_connect_work_before_and_after_every_command(capsys, argv):
+    assert run(argv) == 4
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "not-found" and "ghost" in error["message"]
+
+
+def test_quiet_before_or_after_the_command(capsys):
+    assert run(["-c", "test:///default", "list", "-q"]) == 0
+    assert capsys.readouterr().out == "test\n"  # the test driver's one VM: names only
+    assert run(["-q", "-c", "test:///default", "template", "list"]) == 0
+    assert capsys.readouterr().out == ""
+    assert run(["-q", "template", "show", "ghost"]) == 4
+    assert "error: no template named 'ghost'" in capsys.readouterr().err  # -q never hides an error
+
+
+def test_a_bad_option_value_is_invalid_input_naming_the_option_and_choices(capsys):
+    assert run(["--json", "create", "x", "--wait", "forever"]) == 3
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "invalid-input" and error["message"].startswith("invalid --wait:")
+    assert error["hint"] == "one of: none, boot, ssh"
+    assert run(["start", "x", "--wait", "sometime"]) == 3
+    assert "invalid --wait" in capsys.readouterr().err
+
+
+def test_snapshot_names_complete_for_the_vm_named_before(monkeypatch):
+    import click
+    from types import SimpleNamespace
+
+    from vmctl.cli.complete import complete_snapshot
+    from vmctl.cli.state import CliState
+
+    asked: list[str] = []
+    fake = SimpleNamespace(snapshot_list=lambda vm: asked.append(vm) or [SimpleNamespace(name=n) for n in
+                                                                        ("base", "before-upgrade", "b2")],
+                           close=lambda: None)
+    monkeypatch.setattr(CliState, "api", lambda self: fake)
+    root = click.Context(click.Command("vmctl", params=[click.Option(["-c", "--connect"])]))
+    root.params = {"connect": None}
+    ctx = click.Context(click.Command("revert"), parent=root)
+    assert complete_snapshot(ctx, "b") == []  # no VM named yet: nothing to ask
+    ctx.params = {"name": "web1"}
+    assert complete_snapshot(ctx, "b") == ["base", "before-upgrade", "b2"]
+    assert complete_snapshot(ctx, "be") == ["before-upgrade"] and asked == ["web1", "web1"]

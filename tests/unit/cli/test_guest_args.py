@@ -131,7 +131,6 @@ def test_exec_json_after_the_name_is_execs(calls, capsys):
     (["exec", "web1", "-l", "--", "ls"], "No such option: -l", "a guest command's own options go after `--`"),
     (["exec", "web1", "--debug", "--", "ls"], "No such option: --debug", "--debug is a global option: it goes "
      "before the command (vmctl --debug ...)"),
-    (["exec", "web1", "-c", "qemu:///system", "--", "ls"], "No such option: -c", "-c is a global option"),
     (["ssh", "web1", "top", "--insecure"], "'--insecure' after the command 'top'",
      "vmctl ssh [OPTIONS] NAME [[--] CMD [ARGS...]]"),
     (["snapshot", "run", "web1", "make", "--keep"], "'--keep' after the command 'make'",
@@ -165,7 +164,7 @@ def test_exec_missing_parts(calls, capsys):
     assert "no VM given" in capsys.readouterr().err
     assert run(["exec", "web1", "--all", "--", "true"]) == 255  # NAME then --all: refused, not guessed
     assert run(["exec", "web1", "--timeout", "soon", "--", "true"]) == 255  # any usage error of exec
-    assert "Invalid value for '--timeout'" in capsys.readouterr().err
+    assert "invalid --timeout" in capsys.readouterr().err
     assert calls == []
 
 
@@ -242,3 +241,17 @@ def test_global_options_before_the_command(calls, monkeypatch):
     assert ran(calls, ["exec", "web1", "-n", "--", "tool", "--debug", "-c", "x"])[1] == (
         "web1", ["tool", "--debug", "-c", "x"])
     assert seen == {"uri": None, "debug": False}
+
+
+@pytest.mark.parametrize("argv", [
+    ["-c", "test:///default", "exec", "web1", "--", "ls", "-c", "x"],
+    ["exec", "web1", "-c", "test:///default", "--", "ls", "-c", "x"],
+    ["exec", "-c", "test:///default", "web1", "ls", "-l"],
+])
+def test_connect_is_taken_before_and_after_the_command(monkeypatch, argv):
+    seen: list = []
+    recorder = Recorder()
+    monkeypatch.setattr(CliState, "api", lambda self: seen.append(self.uri) or recorder)
+    assert run(argv) == 0
+    assert seen == ["test:///default"]
+    assert recorder.calls[0][1] in (("web1", ["ls", "-c", "x"]), ("web1", ["ls", "-l"]))  # after --: the guest's

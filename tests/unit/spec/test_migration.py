@@ -53,3 +53,10 @@ def test_job_stats_from_libvirt_and_as_an_event():
     assert "active" not in event
     assert MigrationEvent("check", "cpu", False, "no").to_dict() == {"event": "check", "elapsed": 0.0, "name": "cpu",
                                                                       "ok": False, "detail": "no"}
+
+
+def test_uris_are_shown_as_typed():
+    assert display_uri("qemu:///system") == "qemu:///system"
+    assert display_uri("qemu:///session") == "qemu:///session"
+    assert display_uri("test:///default") == "test:///default"
+    assert display_uri("qemu+ssh://root@hv1/system#x") == "qemu+ssh://root@hv1/system"

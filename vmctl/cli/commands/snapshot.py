@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import click
 import typer
 
 from vmctl.cli import options as opt
-from vmctl.cli.complete import complete_vm
+from vmctl.cli.complete import complete_snapshot, complete_vm
 from vmctl.cli.guestargs import GuestCommand, guest_argv
 from vmctl.cli.output import emit_json, line, note, table, write_bytes
 from vmctl.cli.state import api
@@ -88,21 +89,21 @@ def list_(name: str = typer.Argument(None, help="VM name.", autocompletion=compl
 
 
 @app.command("info")
-def info(name: str = VM, snap: str = typer.Argument(...), json_out: bool = opt.JSON) -> None:
+def info(name: str = VM, snap: str = typer.Argument(..., autocompletion=complete_snapshot), json_out: bool = opt.JSON) -> None:
     """Show one snapshot."""
     _show(api().snapshot_info(name, snap), json_out)
 
 
 @app.command("revert")
 def revert(name: str = typer.Argument(None, help="VM name.", autocompletion=complete_vm),
-           snap: str = typer.Argument(None), group: str = GROUP,
+           snap: str = typer.Argument(None, autocompletion=complete_snapshot), group: str = GROUP,
            running: bool = typer.Option(False, "--running", help="Leave the VM running."),
            paused: bool = typer.Option(False, "--paused", help="Leave the VM paused."),
-           wait: str = typer.Option("none", "--wait", help="none or ssh: wait until SSH answers."),
+           wait: str = typer.Option("none", "--wait", click_type=click.Choice(["none", "ssh"]),
+                                    help="none: return at once; ssh: until SSH answers (a reverted VM is "
+                                         "booted already: there is no boot to wait for)."),
            timeout: float = opt.TIMEOUT, json_out: bool = opt.JSON) -> None:
     """Revert to a snapshot: the VM in the requested state, its clock set to the host's."""
-    if wait not in ("none", "ssh"):
-        raise InvalidInput(f"invalid --wait {wait!r}", hint="use --wait ssh or --wait none")
     if running and paused:
         raise InvalidInput("--running and --paused exclude each other", hint="give one of them")
     if group:
@@ -124,7 +125,7 @@ def revert(name: str = typer.Argument(None, help="VM name.", autocompletion=comp
 
 
 @app.command("delete")
-def delete(name: str = VM, snap: str = typer.Argument(...),
+def delete(name: str = VM, snap: str = typer.Argument(..., autocompletion=complete_snapshot),
            children: bool = typer.Option(False, "--children", help="Delete its descendants too."),
            json_out: bool = opt.JSON) -> None:
     """Delete a snapshot (refused while it has children, unless --children)."""

@@ -10,20 +10,13 @@ import typer
 from vmctl.api import parse_labels
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
-from vmctl.cli.output import emit_json, line, note
-from vmctl.cli.state import api
+from vmctl.cli.output import emit_json, line, note, write_bytes
+from vmctl.cli.state import api, remember_quiet
 from vmctl.cli.views import show_vm, show_vms
 from vmctl.errors import InvalidInput
 
 app = typer.Typer()
-WAIT = typer.Option("none", "--wait", help="none; boot: the boot marker on the console; ssh: SSH answers too.")
 VM = typer.Argument(..., help="VM name.", autocompletion=complete_vm)
-
-
-def _wait_boot(wait: str, allowed: tuple[str, ...] = ("none", "boot")) -> bool:
-    if wait not in allowed:
-        raise InvalidInput(f"invalid --wait {wait!r}", hint="use --wait " + ", --wait ".join(allowed))
-    return wait != "none"
 
 
 @app.command("create")
@@ -32,7 +25,7 @@ def create(
     template: str = opt.TEMPLATE, image: str = opt.IMAGE, cpus: int | None = opt.CPUS, memory: str | None = opt.MEMORY,
     disk: str = opt.DISK, accel: str = opt.ACCEL, nested: bool = opt.NESTED, user: str = opt.USER,
     no_start: bool = typer.Option(False, "--no-start", help="Define the VM but do not start it."),
-    wait: str = WAIT, timeout: float = opt.TIMEOUT,
+    wait: str = opt.WAIT, timeout: float = opt.TIMEOUT,
     ssh_key: Path = typer.Option(None, "--ssh-key", help="Private key to log in with (default: vmctl's own)."),
     user_data: Path = typer.Option(None, "--user-data", help="Your cloud-config, merged with vmctl's keys."),
     provision: Path = typer.Option(None, "--provision", help="Provisioning YAML to run once SSH answers."),
@@ -46,8 +39,9 @@ def create(
 ) -> None:
     """Create a VM from an image (a linked qcow2 clone) and start it."""
     labels = {**create_labels_from_environment(), **parse_labels(label or [])}
-    wants = _wait_boot(wait, ("none", "boot", "ssh"))
+    wants = wait != "none"
     if provision is not None:
+        api().check_plan(provision)  # a bad plan is refused before anything is made
         wants, wait = True, "ssh"
     vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
                       nested=nested, user=user, start=not no_start, wait_boot=wants, wait_ssh=wait == "ssh",
@@ -73,9 +67,15 @@ def create_labels_from_environment() -> dict[str, str]:
 
 
 @app.command("list")
-def list_(label: list[str] = opt.LABEL_FILTER, json_out: bool = opt.JSON) -> None:
+def list_(label: list[str] = opt.LABEL_FILTER, json_out: bool = opt.JSON,
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the names, one per line.",
+                                     callback=remember_quiet)) -> None:
     """List VMs (with --label: only those carrying every label given)."""
-    show_vms(api().list(labels=parse_labels(label or [])), json_out)
+    vms = api().list(labels=parse_labels(label or []))
+    if quiet and not json_out:
+        write_bytes("".join(vm.name + "\n" for vm in vms).encode())
+        return
+    show_vms(vms, json_out)
 
 
 @app.command("info")
@@ -85,10 +85,14 @@ def info(name: str = VM, json_out: bool = opt.JSON) -> None:
 
 
 @app.command("start")
-def start(name: str = VM, wait: str = WAIT, timeout: float = opt.TIMEOUT,
+def start(name: str = VM, wait: str = opt.WAIT, timeout: float = opt.TIMEOUT,
           json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
-    """Start a VM."""
-    show_vm(api().start(name, wait_boot=_wait_boot(wait), timeout=timeout), json_out, quiet)
+    """Start a VM (with --wait: until it booted, or SSH answers)."""
+    vm = api().start(name, wait_boot=wait != "none", timeout=timeout)
+    if wait == "ssh":
+        api().wait(name, until="ssh", timeout=timeout)
+        vm = api().info(name)
+    show_vm(vm, json_out, quiet)
 
 
 @app.command("stop")
