@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -47,6 +49,15 @@ def test_cli_exec_propagates_exit_status(ready_vm, capfd):
     assert run(["exec", "-n", ready_vm, "--", "sh", "-c", "echo out; echo err >&2; exit 7"]) == 7
     captured = capfd.readouterr()
     assert "out" in captured.out and "err" in captured.err and "err" not in captured.out
+    # stdin is streamed, never read up front: a pipe that stays open holds up nothing,
+    # and what is written reaches the guest while the writer still holds the pipe
+    cli = [sys.executable, "-m", "vmctl", "exec", ready_vm, "--"]
+    with subprocess.Popen([*cli, "true"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        assert proc.wait(timeout=60) == 0  # (the pipe is still open here)
+    with subprocess.Popen([*cli, "head", "-n1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        proc.stdin.write(b"one line\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0 and proc.stdout.read() == b"one line\n"
 
 
 def test_cp_round_trip_with_checksums_and_modes(api, ready_vm, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     from vmctl.guest.access import GuestAccess
@@ -47,22 +47,26 @@ class GuestApi:
         """A connected SshSession (context manager): run, run_shell, put, get."""
         return self.guest(insecure=insecure).session(name)
 
-    def exec(self, name: str, argv: list[str], *, env=None, timeout: float | None = None, stdin: bytes | None = None,
-             insecure: bool = False, out=None, err=None) -> int:
-        """Run a command in the guest; returns its exit status."""
+    def exec(self, name: str, argv: list[str], *, env=None, timeout: float | None = None,
+             stdin: "bytes | BinaryIO | None" = None, insecure: bool = False, out=None, err=None) -> int:
+        """Run a command in the guest; returns its exit status. A ``stdin`` stream is read
+        while the command runs (never before it started, never waited for at its end)."""
         from vmctl.ops.guest import exec_one
 
         return exec_one(self.guest(insecure=insecure), name, argv, env=env, timeout=timeout, stdin=stdin,
                         out=out, err=err).exit_status
 
     def exec_many(self, names: list[str], argv: list[str], *, write: LineWriter, env=None,
-                  timeout: float | None = None, stdin: bytes | None = None, parallel: int = 4,
+                  timeout: float | None = None, stdin: "bytes | BinaryIO | None" = None, parallel: int = 4,
                   insecure: bool = False) -> "FanOutSummary":
-        """Run a command on several guests at once; ``write`` gets each output line."""
+        """Run a command on several guests at once; ``write`` gets each output line. A
+        ``stdin`` stream is read to its end (after the checks) and given to each."""
         from vmctl.ops.guest import exec_many
 
         for name in names:
             self.info(name)  # unknown names fail before anything runs
+        if stdin is not None and not isinstance(stdin, (bytes, bytearray)):
+            stdin = stdin.read()
         return exec_many(lambda: self._sibling().guest(insecure=insecure), names, argv, env=env, timeout=timeout,
                          stdin=stdin, parallel=parallel, write=write)
 

@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from vmctl.errors import GuestError, HostKeyMismatch, InvalidInput, Timeout
 from vmctl.ops.fanout import FanOutSummary, LineSink, fan_out
@@ -23,7 +23,7 @@ _REMOTE = re.compile(r"^([a-z0-9][a-z0-9_.-]{0,62}):(.*)$")
 
 
 def exec_one(access: GuestAccess, name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-             timeout: float | None = None, stdin: bytes | None = None, out: Writer | None = None,
+             timeout: float | None = None, stdin: "bytes | BinaryIO | None" = None, out: Writer | None = None,
              err: Writer | None = None) -> "CommandResult":
     """Run ``argv`` in one guest, streaming its output; the result carries its exit status."""
     with access.session(name) as session:

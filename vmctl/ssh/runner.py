@@ -9,6 +9,8 @@ in command strings (an env file carries them) or messages.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import re
 import select
 import shlex
@@ -104,46 +106,50 @@ def pump(chan: Any, stdin: bytes | BinaryIO | None, deadline: float | None,
     """
     out: list[bytes] = []
     err: list[bytes] = []
-    chunks = _stdin_chunks(stdin) if stdin is not None else None
+    feed = feeder = StdinFeed(stdin) if stdin is not None else None
     pending = b""
-    if chunks is None:
+    if feed is None:
         chan.shutdown_write()
-    while True:
-        busy = False
-        for ready, recv, sink, callback in ((chan.recv_ready, chan.recv, out, on_stdout),
-                                            (chan.recv_stderr_ready, chan.recv_stderr, err, on_stderr)):
-            if ready() and (data := recv(CHUNK)):
-                busy = True
-                sink.append(data)
-                if callback is not None:
-                    callback(data)
-        if chunks is not None and not pending:
-            pending = next(chunks, b"")
-            if not pending:
-                chunks = None
-                with contextlib.suppress(OSError):
-                    chan.shutdown_write()
-        if pending and chan.send_ready():
-            try:
-                pending = pending[chan.send(pending[:CHUNK]):]
-                busy = True
-            except OSError:  # the command stopped reading: drop the rest, as a closed pipe would
-                pending, chunks = b"", None
-        output_over = (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready()
-        if output_over and chan.exit_status_ready():
-            return b"".join(out), b"".join(err), True
-        if output_over and chan.closed and not _transport_active(chan):
-            return b"".join(out), b"".join(err), True  # the connection is gone: no status will come
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            return b"".join(out), b"".join(err), False
-        wait = POLL if deadline is None else min(POLL, deadline - now)
-        if busy:
-            continue
-        if output_over:
-            chan.status_event.wait(wait)  # the exit status is on its way
-        else:
-            select.select([chan], [], [], 0.005 if pending else wait)
+    try:
+        while True:
+            busy = False
+            for ready, recv, sink, callback in ((chan.recv_ready, chan.recv, out, on_stdout),
+                                                (chan.recv_stderr_ready, chan.recv_stderr, err, on_stderr)):
+                if ready() and (data := recv(CHUNK)):
+                    busy = True
+                    sink.append(data)
+                    if callback is not None:
+                        callback(data)
+            if feed is not None and not pending:
+                pending = feed.take()
+                if feed.ended and not pending:
+                    feed = None
+                    with contextlib.suppress(OSError):
+                        chan.shutdown_write()
+            if pending and chan.send_ready():
+                try:
+                    pending = pending[chan.send(pending[:CHUNK]):]
+                    busy = True
+                except OSError:  # the command stopped reading: drop the rest, as a closed pipe would
+                    pending, feed = b"", None
+            output_over = (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready()
+            if output_over and chan.exit_status_ready():
+                return b"".join(out), b"".join(err), True
+            if output_over and chan.closed and not _transport_active(chan):
+                return b"".join(out), b"".join(err), True  # the connection is gone: no status will come
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return b"".join(out), b"".join(err), False
+            wait = POLL if deadline is None else min(POLL, deadline - now)
+            if busy:
+                continue
+            if output_over:
+                chan.status_event.wait(wait)  # the exit status is on its way
+            else:
+                select.select([chan], [], [], 0.005 if pending else 0.02 if feed and feed.waiting else wait)
+    finally:
+        if feeder is not None:
+            feeder.stop()
 
 
 def _transport_active(chan: Any) -> bool:
@@ -151,14 +157,74 @@ def _transport_active(chan: Any) -> bool:
     return transport is not None and transport.is_active()
 
 
-def _stdin_chunks(stdin: bytes | BinaryIO) -> Iterator[bytes]:
-    if isinstance(stdin, (bytes, bytearray, memoryview)):
-        view = memoryview(stdin)
-        for start in range(0, len(view), CHUNK):
-            yield bytes(view[start:start + CHUNK])
-        return
-    while chunk := stdin.read(CHUNK):
-        yield chunk
+class StdinFeed:
+    """A command's stdin, read as it comes and never waited for: a stream is read by a
+    daemon thread into a bounded queue, so a pipe that stays open (or never writes)
+    cannot hold up the command's output, its end or its deadline."""
+
+    def __init__(self, stdin: bytes | BinaryIO) -> None:
+        import queue
+        import threading
+
+        self.ended = False
+        self._queue: "queue.Queue[bytes]" = queue.Queue(maxsize=8)
+        self._stopped = threading.Event()
+        if isinstance(stdin, (bytes, bytearray, memoryview)):
+            self._chunks: Iterator[bytes] | None = _byte_chunks(bytes(stdin))
+            return
+        self._chunks = None
+        threading.Thread(target=self._read, args=(stdin,), name="vmctl-stdin", daemon=True).start()
+
+    @property
+    def waiting(self) -> bool:
+        return self._chunks is None and not self.ended
+
+    def take(self) -> bytes:
+        """The next chunk if one is there (b"" if not yet, or at the end: see ``ended``)."""
+        import queue
+
+        if self._chunks is not None:
+            chunk = next(self._chunks, b"")
+            self.ended = not chunk
+            return chunk
+        try:
+            chunk = self._queue.get_nowait()
+        except queue.Empty:
+            return b""
+        self.ended = not chunk
+        return chunk
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _read(self, stream: BinaryIO) -> None:
+        import queue
+
+        try:  # a file descriptor is read directly: a thread blocked in a buffered stream holds
+            fd = stream.fileno()  # its lock, and closing the stream (or exiting) would wait for it
+            read = functools.partial(os.read, fd)
+        except (AttributeError, OSError, ValueError):
+            read = getattr(stream, "read1", stream.read)
+        try:
+            while not self._stopped.is_set():
+                chunk = read(CHUNK)
+                while not self._stopped.is_set():
+                    try:
+                        self._queue.put(chunk or b"", timeout=POLL)
+                        break
+                    except queue.Full:
+                        continue
+                if not chunk:
+                    return
+        except (OSError, ValueError):  # closed under us: an end, as EOF
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(b"")
+
+
+def _byte_chunks(data: bytes) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK):
+        yield bytes(view[start:start + CHUNK])
 
 
 def _env_items(env: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -140,6 +140,33 @@ def test_stdin_is_passed_through_then_closed(session):
     assert result.stdout.split()[0].decode() == hashlib.sha256(payload).hexdigest()
 
 
+def test_a_stdin_pipe_that_stays_open_never_holds_up_the_command(session):
+    read_end, write_end = os.pipe()
+    stdin = os.fdopen(read_end, "rb")
+    try:
+        started = time.monotonic()
+        result = session.run(["echo", "done"], stdin=stdin, timeout=20)
+        assert result.exit_status == 0 and result.stdout == b"done\n"
+        assert time.monotonic() - started < 15  # (not the deadline: the command's own end)
+    finally:
+        os.close(write_end)
+        stdin.close()
+
+
+def test_stdin_is_streamed_as_it_comes(session):
+    """`head -n1` ends after the first line while the writer still holds the pipe open:
+    the line reached the guest before any EOF did."""
+    read_end, write_end = os.pipe()
+    stdin = os.fdopen(read_end, "rb")
+    try:
+        os.write(write_end, b"first line\n")
+        result = session.run(["head", "-n1"], stdin=stdin, timeout=20)
+        assert result.exit_status == 0 and result.stdout == b"first line\n"
+    finally:
+        os.close(write_end)
+        stdin.close()
+
+
 def test_run_shell_runs_shell_code(session):
     result = session.run_shell("x=2; echo $((x + 1)) | sed s/3/three/", env={"V": "a'b"})
     assert result.stdout == b"three\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import BinaryIO
 from pathlib import Path
 
 import typer
@@ -48,12 +49,13 @@ def _env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def _piped_stdin() -> bytes | None:
-    """stdin's bytes when it is a pipe or file (like ssh), None for a terminal or none at all."""
+def _piped_stdin() -> BinaryIO | None:
+    """stdin when it is a pipe or file (like ssh), None for a terminal or none at all. It
+    is handed on as a stream: read as the command runs, after every check."""
     try:
         if sys.stdin is None or sys.stdin.isatty():
             return None
-        return sys.stdin.buffer.read()
+        return sys.stdin.buffer
     except (OSError, ValueError, AttributeError):
         return None
 
