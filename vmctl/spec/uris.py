@@ -50,3 +50,12 @@ def display_uri(uri: str) -> str:
     except ValueError:
         return "<unparsable URI>"
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def is_session_uri(uri: str) -> bool:
+    """A per-user libvirt daemon (``qemu:///session``, ``qemu+ssh://h/session``): it runs
+    as the user, so it can only use files the user owns."""
+    try:
+        return urlsplit(uri).path.rstrip("/") == "/session"
+    except ValueError:
+        return False
