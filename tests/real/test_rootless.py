@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.real.conftest import new_vm_name
+from tests.real.conftest import MARKER, new_vm_name
 
 REPO = Path(__file__).resolve().parents[2]
 SESSION = "qemu:///session"
@@ -40,7 +40,7 @@ class User:
     def env(self) -> list[str]:
         return ["env", "-i", f"HOME={self.home}", f"USER={self.name}", f"XDG_RUNTIME_DIR={self.runtime}",
                 "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", f"PYTHONPATH={self.pythonpath}",
-                f"VMCTL_LABELS={os.environ.get('VMCTL_LABELS', '')}"]
+                f"VMCTL_LABELS={MARKER.environment()}"]  # the run's marker, as everywhere
 
     def run(self, *argv: str, timeout: float = 180, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(["runuser", "-u", self.name, "--", *self.env(), *argv], cwd=self.home,
@@ -137,6 +137,8 @@ def test_session_create_exec_snapshot_delete(session_user: User) -> None:
     name = new_vm_name()
     created = user.vmctl("create", name, "--wait", "ssh")
     assert str(user.home) in created.stdout
+    labels = user.vmctl("info", name, "--json").stdout
+    assert all(value in labels for value in MARKER.labels.values())
     assert user.vmctl("exec", name, "--", "id", "-u").stdout.strip() == "0"  # root in the guest
     qemu = subprocess.run(["ps", "-u", user.name, "-o", "args="], capture_output=True, text=True).stdout
     assert "qemu-system" in qemu  # QEMU runs as the user
