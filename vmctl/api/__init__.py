@@ -26,7 +26,7 @@ from vmctl.api.guests import GuestApi
 from vmctl.api.runs import RunApi
 from vmctl.api.snapshots import SnapshotApi
 from vmctl.errors import InvalidInput
-from vmctl.ops.pool import DEFAULT_POOL, DEFAULT_POOL_PATH, PoolRef
+from vmctl.ops.pool import DEFAULT_POOL, PoolRef
 from vmctl.ops.vms import VmInfo, Vms
 from vmctl.spec.units import MiB, format_size, parse_size
 from vmctl.virt.host import Host
@@ -102,7 +102,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
 
         self._uri = uri
         self.pool_name = pool or os.environ.get("VMCTL_POOL") or DEFAULT_POOL
-        self.pool_path = pool_path or os.environ.get("VMCTL_POOL_PATH") or DEFAULT_POOL_PATH
+        self.pool_path = pool_path or os.environ.get("VMCTL_POOL_PATH") or None
         self.labels: dict[str, str] = dict(check_labels(labels))
 
     def __enter__(self) -> "Vmctl":

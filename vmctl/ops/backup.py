@@ -212,7 +212,7 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
         for role in sorted(boot_roles):  # direct kernel boot: the VM's own copies
             volume = restored_boot_volume(new, role)
             op.will("volume", volume)
-            created = pool.create_volume(volume_xml(volume, still_plain(src, role).stat().st_size, "raw", mode="0444"))
+            created = pool.create_volume(volume_xml(volume, still_plain(src, role).stat().st_size, "raw", mode=pool.readonly_mode))
             op.on_undo(pool.delete_volume, volume)
             pool.upload(volume, still_plain(src, role))
             boot_files[role] = created.path

@@ -173,7 +173,7 @@ class ImageStore:
                            hint="see `vmctl repair`; remove it with `virsh vol-delete` if it is nobody's")
         size = len(source) if isinstance(source, bytes) else source.stat().st_size
         op.will("volume", vol)
-        facts = self.pool.create_volume(volume_xml(vol, capacity or size, fmt, mode="0444"))
+        facts = self.pool.create_volume(volume_xml(vol, capacity or size, fmt, mode=self.pool.readonly_mode))
         op.on_undo(self.pool.delete_volume, vol)
         self.pool.upload(vol, source)
         return facts.path

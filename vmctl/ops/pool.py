@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+from vmctl.spec.uris import is_session_uri
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool, ensure_dir_pool, find_pool
 
@@ -9,12 +12,26 @@ DEFAULT_POOL = "vmctl"
 DEFAULT_POOL_PATH = "/var/lib/vmctl/pool"
 
 
+def session_pool_path() -> str:
+    """The per-user pool of a ``qemu:///session`` daemon: the user's data directory
+    (``$XDG_DATA_HOME/vmctl/pool``, ``~/.local/share/vmctl/pool``), which that daemon can write."""
+    from platformdirs import user_data_dir
+
+    return os.path.join(user_data_dir("vmctl", appauthor=False), "pool")
+
+
+def default_pool_path(uri: str) -> str:
+    """Where the pool goes when nobody said (``--pool-path``, ``VMCTL_POOL_PATH``)."""
+    return session_pool_path() if is_session_uri(uri) else DEFAULT_POOL_PATH
+
+
 class PoolRef:
     """The pool by name; ``find()`` never changes the host, ``ensure()`` defines,
     builds and starts the pool when it is missing."""
 
-    def __init__(self, host: Host, name: str = DEFAULT_POOL, path: str = DEFAULT_POOL_PATH) -> None:
-        self.host, self.name, self.path = host, name, path
+    def __init__(self, host: Host, name: str = DEFAULT_POOL, path: str | None = None) -> None:
+        self.host, self.name = host, name
+        self.path = path or default_pool_path(host.uri)
         self._pool: Pool | None = None
 
     def find(self) -> Pool | None:

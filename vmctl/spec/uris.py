@@ -47,3 +47,12 @@ def display_uri(uri: str) -> str:
     """Short form for messages: no password, no query (``qemu+ssh://root@hv1/system``)."""
     redacted = redact_uri(uri)  # (as typed: urlunsplit would turn qemu:///system into qemu:/system)
     return redacted.partition("#")[0].partition("?")[0]
+
+
+def is_session_uri(uri: str) -> bool:
+    """A per-user libvirt daemon (``qemu:///session``, ``qemu+ssh://h/session``): it runs
+    as the user, so it can only use files the user owns."""
+    try:
+        return urlsplit(uri).path.rstrip("/") == "/session"
+    except ValueError:
+        return False

@@ -53,6 +53,10 @@ class HostFacts:
     free_memory_mib: int
 
 
+SESSION_HINT = ("libvirt starts your own daemon for a session URI: it needs libvirtd installed "
+                "and XDG_RUNTIME_DIR unset or a directory of yours, mode 0700 (see docs/install.md)")
+
+
 class Host:
     """An open libvirt connection. Use as a context manager to close it."""
 
@@ -62,11 +66,12 @@ class Host:
         try:
             self.conn = libvirt.open(self.uri)
         except libvirt.libvirtError as exc:
-            from vmctl.spec.uris import redact_uri
+            from vmctl.spec.uris import is_session_uri, redact_uri
 
             raise HostError(
                 f"cannot connect to libvirt at {redact_uri(self.uri)}: {exc.get_error_message()}",
-                hint="start libvirtd (.ci/setup does it), or pick another URI with -c/--connect",
+                hint=SESSION_HINT if is_session_uri(self.uri)
+                else "start libvirtd (.ci/setup does it), or pick another URI with -c/--connect",
             ) from None
 
     def __enter__(self) -> "Host":

@@ -25,6 +25,16 @@ class Pool:
             self.path = pool_path(pool.XMLDesc(0))
 
     @property
+    def readonly_mode(self) -> str:
+        """The mode of a volume nothing writes after its upload (base images, boot files):
+        0444 for the system daemon (root writes it anyway); a session daemon runs as the
+        user and could not upload into a read-only file, so 0600 (the user's own)."""
+        from vmctl.spec.uris import is_session_uri
+
+        with libvirt_errors(f"read pool {self.name}"):
+            return "0600" if is_session_uri(self._pool.connect().getURI()) else "0444"
+
+    @property
     def has_streams(self) -> bool:
         """Whether volume contents can be read and written (libvirt's test driver cannot)."""
         with libvirt_errors(f"read pool {self.name}"):
