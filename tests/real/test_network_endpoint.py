@@ -115,6 +115,13 @@ def test_guest_reached_through_its_dhcp_lease_inside_a_lab(api: Vmctl, monkeypat
             timings.update({f"ready: {k}": s for k, s in ready.stages.items()})
             assert "address known" in ready.stages and ready.endpoint.host == endpoint.host
             assert ready.endpoint.via == f"dhcp lease, ssh jump via {lab.address}"
+            # list and info show the guest's real address and the host it runs on, not a loopback port
+            info = v.info(name)
+            assert info.addresses == [endpoint.host] and info.host
+            assert info.uri == v.host.uri.partition("?")[0] and info.uri.startswith("qemu+ssh://")
+            assert info.ssh_endpoint == f"{endpoint.host}:22 on {info.host}"
+            [listed] = [vm for vm in v.list() if vm.name == name]
+            assert listed.addresses == [endpoint.host] and listed.ssh_endpoint == info.ssh_endpoint
 
             # The SSH session goes through the lab host's sshd (a jump), as for any remote host.
             target = guest.target(name, endpoint)

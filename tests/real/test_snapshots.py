@@ -38,7 +38,8 @@ def test_revert_brings_back_disk_memory_and_a_correct_clock(api, ready, capsys):
     uptime_at_snapshot = float(out_of(api, name, ["cut", "-d", " ", "-f", "1", "/proc/uptime"]))
     boot_id = out_of(api, name, ["cat", "/proc/sys/kernel/random/boot_id"])
     assert run(["snapshot", "create", name, "before", "--description", "known good", "--json"]) == 0
-    snap = json.loads(capsys.readouterr().out)
+    *stages, snap = [json.loads(x) for x in capsys.readouterr().out.splitlines()]  # NDJSON: stages, result
+    assert [s["stage"] for s in stages] == ["locked", "checked", "taken"] and stages[-1]["seconds"] > 0
     assert (snap["name"], snap["memory"], snap["consistency"], snap["state"]) == ("before", True, "memory", "running")
     assert snap["complete"] and snap["description"] == "known good" and snap["size"] > 0
     out_of(api, name, ["sh", "-c", "echo changed > /root/file && echo changed > /run/marker"])
@@ -46,7 +47,8 @@ def test_revert_brings_back_disk_memory_and_a_correct_clock(api, ready, capsys):
     api.vms.update_meta(name, labels=labels)  # what the snapshot's definition does not have
     time.sleep(3)  # the guest's clock must not stay 3 s behind after the revert
     assert run(["snapshot", "revert", name, "before", "--wait", "ssh", "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    *stages, result = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [s["stage"] for s in stages] == ["locked", "reverted", "clock set", "ssh ready"]
     assert result["state"] == "running" and result["clock"] == "ssh" and result["ssh_ready_seconds"] is not None
     assert out_of(api, name, ["cat", "/root/file"]) == "on-disk"
     assert out_of(api, name, ["cat", "/run/marker"]) == "in-ram"  # memory came back (tmpfs)

@@ -3,6 +3,7 @@ guest access of the object it is part of)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from vmctl.errors import InvalidInput
@@ -10,13 +11,15 @@ from vmctl.errors import InvalidInput
 
 class SnapshotApi:
     def snapshot_create(self, name: str, snapshot: str | None = None, *, description: str = "",
-                        quiesce: bool = False, disk_only: bool = False):
+                        quiesce: bool = False, disk_only: bool = False,
+                        on_stage: "Callable[[str, float], object] | None" = None):
         """A snapshot: with memory for a running VM, of the disk for a shut-off one;
-        ``disk_only``: external (libvirt 9.0 cannot revert those)."""
+        ``disk_only``: external (libvirt 9.0 cannot revert those). ``on_stage(stage,
+        seconds)`` hears of each stage as it is reached."""
         from vmctl.ops.snapshots import create_snapshot
 
         return create_snapshot(self.host, self.pool, name, snapshot, description=description, quiesce=quiesce,
-                               disk_only=disk_only)
+                               disk_only=disk_only, on_stage=on_stage)
 
     def snapshot_list(self, name: str):
         from vmctl.ops.snapshots import list_snapshots
@@ -29,14 +32,15 @@ class SnapshotApi:
         return get_snapshot(self.host, name, snapshot, self.pools.find())
 
     def snapshot_revert(self, name: str, snapshot: str, *, state: str = "", wait_ssh: bool = False,
-                        timeout: float | None = None):
-        """Revert; the guest clock is set to the host's, the endpoint read anew."""
+                        timeout: float | None = None, on_stage: "Callable[[str, float], object] | None" = None):
+        """Revert; the guest clock is set to the host's, the endpoint read anew. ``on_stage(stage,
+        seconds)`` hears of each stage as it is reached."""
         from vmctl.ops.revert import revert_snapshot
 
         if state not in ("", "running", "paused"):
             raise InvalidInput(f"invalid state {state!r}", hint="running or paused")
         return revert_snapshot(self.host, self.pool, self.guest(), name, snapshot, state=state, wait_ssh=wait_ssh,
-                               timeout=timeout)
+                               timeout=timeout, on_stage=on_stage)
 
     def snapshot_delete(self, name: str, snapshot: str, *, children: bool = False) -> list[str]:
         from vmctl.ops.snapshots import delete_snapshot

@@ -43,6 +43,15 @@ def _quiet() -> bool:
     return quiet_now()
 
 
+def json_line(value: Any) -> None:
+    """One JSON object on one line (NDJSON: events of long operations, then the result)."""
+    _write(json.dumps(value, default=str, separators=(",", ":")) + "\n")
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputClosed() from None
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     if _quiet():
         return

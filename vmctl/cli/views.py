@@ -27,7 +27,9 @@ def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False) -> None:
     for key, value in [("Name", vm.name), ("UUID", vm.uuid), ("State", vm.state), ("vCPUs", vm.vcpus),
                        ("Memory", f"{vm.memory_mib} MiB"), ("Accelerator", f"{vm.accel} ({vm.accel_reason})"),
                        ("Image", vm.image or "-"), ("Template", vm.template or "-"),
-                       ("SSH", f"{vm.ssh_user}@127.0.0.1:{vm.ssh_port}" if vm.ssh_port else "-"),
+                       ("Host", f"{vm.host} ({vm.uri})" if vm.host else vm.uri or "-"),
+                       ("Addresses", ", ".join(vm.addresses) or "-"),
+                       ("SSH", f"{vm.ssh_user}@{vm.ssh_endpoint}" if vm.ssh_endpoint else "-"),
                        ("Host key", vm.ssh_host_key_fingerprint or "- (not pinned)")]:
         line(f"{key + ':':<13} {value}")
     if vm.autostart is not None:
@@ -52,6 +54,6 @@ def show_vms(vms: Sequence["VmInfo"], json_out: bool) -> None:
     if json_out:
         emit_json([vm.to_dict() for vm in vms])
         return
-    table(["NAME", "STATE", "CPUS", "MEMORY", "ACCEL", "IMAGE", "SSH"],
-          [(v.name, v.state, v.vcpus, f"{v.memory_mib}M", v.accel, v.image or "-",
-            f"127.0.0.1:{v.ssh_port}" if v.ssh_port else "-") for v in vms])
+    table(["NAME", "STATE", "CPUS", "MEMORY", "ACCEL", "IMAGE", "HOST", "ADDRESSES", "SSH"],
+          [(v.name, v.state, v.vcpus, f"{v.memory_mib}M", v.accel, v.image or "-", v.host or "-",
+            ",".join(v.addresses) or "-", v.ssh_endpoint or "-") for v in vms])

@@ -19,6 +19,7 @@ from vmctl.libvirtxml.metadata import SURVIVING_REVERT, surviving_revert
 from vmctl.libvirtxml.snapshot import parse_snapshot
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.safety.operation import Operation
+from vmctl.ops.snapshots import StageCallback, stage_teller
 from vmctl.ops.vms import update_meta
 from vmctl.spec.names import check_name
 from vmctl.virt import domains, snapshots
@@ -87,14 +88,23 @@ def set_guest_clock(dom: Domain, access: "GuestAccess", timeout: float | None = 
 
 
 def revert_snapshot(host: Host, pool: Pool, access: "GuestAccess", name: str, snap: str, *, state: str = "",
-                    wait_ssh: bool = False, timeout: float | None = None) -> RevertResult:
+                    wait_ssh: bool = False, timeout: float | None = None,
+                    on_stage: StageCallback | None = None) -> RevertResult:
+    """``on_stage(stage, seconds)`` hears of "locked", "reverted", "clock set" and "ssh ready"."""
+    stage = stage_teller(on_stage)
     with Operation(host, pool, "snapshot-revert", check_name(name)):
+        stage("locked")
         dom = domains.lookup(host, name)
         seconds = revert_unlocked(host, dom, check_name(snap, "snapshot"), state=state)
+        stage("reverted")
     clock, ready = set_guest_clock(dom, access, timeout) if state != "paused" else ("", None)
+    if clock:
+        stage("clock set")
     ready = ready if wait_ssh else None
     if wait_ssh and ready is None and dom.state() == "running":  # not proven by the clock set
         started = time.monotonic()
         access.wait(name, until="ssh", timeout=timeout).session.close()
         ready = time.monotonic() - started
+    if ready is not None:
+        stage("ssh ready")
     return RevertResult(name, snap, dom.state(), round(seconds, 3), clock, ready)

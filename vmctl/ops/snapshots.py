@@ -20,6 +20,8 @@ it. Snapshots made outside vmctl (virsh) have no note: consistency unknown.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -175,14 +177,18 @@ def check_can_snapshot(dom: Domain, snap: str, *, disk_only: bool) -> None:
 
 def create_snapshot(host: Host, pool: Pool, name: str, snap: str | None = None, *, description: str = "",
                     quiesce: bool = False, disk_only: bool = False, group: str = "",
-                    op: Operation | None = None) -> SnapshotInfo:
+                    op: Operation | None = None, on_stage: StageCallback | None = None) -> SnapshotInfo:
     """Take a snapshot (see the module doc); ``op``: a caller's operation holding the VM's
-    lock (group snapshots), else one is taken here."""
+    lock (group snapshots), else one is taken here. ``on_stage(stage, seconds)`` hears of
+    "locked", "checked" and "taken" as they are reached."""
     snap = check_name(snap or default_name(), "snapshot")
+    stage = stage_teller(on_stage)
     if op is None:
         with Operation(host, pool, "snapshot-create", check_name(name)) as own:
+            stage("locked")
             return create_snapshot(host, pool, name, snap, description=description, quiesce=quiesce,
-                                   disk_only=disk_only, group=group, op=own)
+                                   disk_only=disk_only, group=group, op=own,
+                                   on_stage=on_stage and (lambda what, _seconds: stage(what)))
     dom = domains.lookup(host, name)
     if quiesce and not disk_only:
         raise InvalidInput("--quiesce freezes the filesystems for a disk-only snapshot",
@@ -197,6 +203,7 @@ def create_snapshot(host: Host, pool: Pool, name: str, snap: str | None = None, 
     disks, external = plan_disks(dom, disk_only=disk_only, pool=pool, snap=snap)
     memory = running and not disk_only
     xml = snapshot_xml(snap, description=description, memory=memory, disks=disks, external=external)
+    stage("checked")
     op.will("snapshot", f"{name}/{snap}")
     for path in external.values():
         op.will("volume", Path(path).name)
@@ -205,12 +212,26 @@ def create_snapshot(host: Host, pool: Pool, name: str, snap: str | None = None, 
     if not external:  # (an external snapshot moved the disks onto overlays: not undone here)
         op.on_undo(snapshots.delete, dom, snap)
     checkpoint("snapshot-create:taken")
+    stage("taken")
     consistency = "memory" if memory else "quiesced" if quiesce else "crash-consistent"
     if external:
         _own_overlays(dom, external.values())
     set_note(dom, snap, consistency, group)
     op.commit()
     return get_snapshot(host, name, snap)
+
+
+StageCallback = Callable[[str, float], object]
+
+
+def stage_teller(on_stage: StageCallback | None) -> Callable[[str], None]:
+    """``stage(name)`` tells ``on_stage(name, seconds since now)``, if there is one."""
+    started = time.monotonic()
+
+    def stage(name: str) -> None:
+        if on_stage is not None:
+            on_stage(name, time.monotonic() - started)
+    return stage
 
 
 def _own_overlays(dom: Domain, paths) -> None:

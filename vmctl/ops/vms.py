@@ -16,6 +16,7 @@ from vmctl.local.hostspeed import measured_slowdown
 from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
 from vmctl.spec.names import check_labels, check_name
 from vmctl.spec.volumes import image_of_base_stem
+from vmctl.spec.uris import display_uri
 from vmctl.virt import domains
 from vmctl.virt.domains import ConsoleStream, Domain, DomainRecord
 from vmctl.virt.storage import volume_by_path
@@ -66,6 +67,10 @@ class VmInfo:
     console_tail: list[str] = field(default_factory=list)
     fitted: list[str] = field(default_factory=list)  # template parts --drop-unusable left out or fitted (create)
     autostart: bool | None = None  # started with the host's libvirtd (read by info, not by list)
+    host: str = ""  # the libvirt host it is defined on (its hostname)
+    uri: str = ""  # that host's URI, as typed (no password)
+    addresses: list[str] = field(default_factory=list)  # the guest's IPv4 addresses (DHCP lease, guest agent)
+    ssh_endpoint: str = ""  # where its SSH answers, as seen from this machine ("" unknown)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -233,11 +238,12 @@ def update_meta(dom: Domain, **changes: object) -> "VmMeta":
 
 def info_of(host: "Host", dom: Domain) -> VmInfo:
     """A looked-up domain's info (its live XML and state, read now)."""
-    info = vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()))
+    info = vm_info(host, DomainRecord(dom.name, dom.uuid, dom.state(), True, dom.xml()), dom=dom)
     return replace(info, autostart=dom.autostart)
 
 
-def vm_info(host: "Host", record: DomainRecord) -> VmInfo:
+def vm_info(host: "Host", record: DomainRecord, *, dom: Domain | None = None) -> VmInfo:
+    """``dom`` given (info): the guest agent is asked for addresses as well as DHCP leases."""
     facts = parse_domain(record.xml)
     disks = []
     for disk in facts.disks:
@@ -246,6 +252,7 @@ def vm_info(host: "Host", record: DomainRecord) -> VmInfo:
         disks.append(DiskInfo(disk.target, disk.device, disk.path, disk.format,
                               vol.capacity if vol else None, vol.allocation if vol else None, base))
     meta = facts.meta
+    addresses = [] if meta.ssh_port else _guest_addresses(host, record, dom)
     return VmInfo(
         name=record.name, uuid=record.uuid, state=record.state, vcpus=facts.vcpus,
         memory_mib=facts.memory_mib, accel=facts.accel, accel_reason=meta.accel_reason,
@@ -253,7 +260,36 @@ def vm_info(host: "Host", record: DomainRecord) -> VmInfo:
         ssh_port=meta.ssh_port, ssh_host_key=meta.ssh_host_key,
         ssh_host_key_fingerprint=_fingerprint(meta.ssh_host_key),
         ssh_key_path=meta.ssh_key_path, disks=disks, managed=facts.managed, labels=dict(meta.labels),
+        host=host.hostname, uri=display_uri(host.uri), addresses=addresses,
+        ssh_endpoint=ssh_endpoint(host, meta.ssh_port, addresses),
     )
+
+
+def _guest_addresses(host: "Host", record: DomainRecord, dom: Domain | None) -> list[str]:
+    """A running guest's IPv4 addresses on libvirt networks: DHCP leases, and (for one VM,
+    ``dom`` given) the guest agent. None for a user-mode NIC: its address is QEMU's."""
+    if record.state != "running":
+        return []
+    try:
+        target = dom or domains.lookup(host, record.name)
+    except NotFound:
+        return []  # gone since it was listed
+    found = target.ipv4_addresses("lease")
+    if not found and dom is not None:
+        found = target.ipv4_addresses("agent")
+    return found
+
+
+def ssh_endpoint(host: "Host", forward_port: int | None, addresses: list[str]) -> str:
+    """Where SSH answers: the loopback forward, else the first address (port 22), with the
+    host named when it is not this machine (reached through an SSH jump via it)."""
+    if forward_port:
+        where = f"127.0.0.1:{forward_port}"
+    elif addresses:
+        where = f"{addresses[0]}:22"
+    else:
+        return ""
+    return where if host.is_local else f"{where} on {host.hostname}"
 
 
 def _fingerprint(public_line: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import os
 import threading
 from dataclasses import dataclass
@@ -85,6 +87,14 @@ class Host:
             self.conn.close()
         except libvirt.libvirtError:
             pass
+
+    @functools.cached_property
+    def hostname(self) -> str:
+        """The host's name as libvirt reports it (read once per connection)."""
+        try:
+            return self.conn.getHostname()
+        except libvirt.libvirtError:
+            return "?"
 
     @property
     def is_local(self) -> bool:

@@ -8,14 +8,22 @@ import typer
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_snapshot, complete_vm
 from vmctl.cli.guestargs import GuestCommand, guest_argv
-from vmctl.cli.output import emit_json, line, note, table, write_bytes
-from vmctl.cli.state import api
+from vmctl.cli.output import emit_json, json_line, line, note, table, write_bytes
+from vmctl.cli.state import api, state
 from vmctl.errors import InvalidInput
 
 app = typer.Typer(help="Snapshots: take, list, revert, delete; group snapshots; rollback runs.",
                   no_args_is_help=True)
 VM = typer.Argument(..., help="VM name.", autocompletion=complete_vm)
 GROUP = typer.Option(None, "--group", help="A group label: several VMs at one instant.")
+
+
+def _stage_lines(json_out: bool):
+    """With --json: each stage as a JSON line when reached (NDJSON; the result is the last line)."""
+    if not json_out:
+        return None
+    state().json_lines = True
+    return lambda stage, seconds: json_line({"event": "stage", "stage": stage, "seconds": round(seconds, 3)})
 
 
 def _show(snap, json_out: bool) -> None:
@@ -53,9 +61,9 @@ def create(names: list[str] = typer.Argument(..., metavar="NAME [SNAP] | --group
     if len(names) > 2:
         raise InvalidInput("expected NAME [SNAP]", hint="several VMs at once: --group LABEL NAME1 NAME2 ...")
     snap = api().snapshot_create(names[0], names[1] if len(names) > 1 else None, description=description,
-                                 quiesce=quiesce, disk_only=disk_only)
+                                 quiesce=quiesce, disk_only=disk_only, on_stage=_stage_lines(json_out))
     if json_out:
-        emit_json(snap.to_dict())
+        json_line(snap.to_dict())
     else:
         saved = "disks and memory" if snap.memory else "disks"
         line(f"took snapshot {snap.name} of {snap.vm}: {saved} (consistency: {snap.consistency})")
@@ -116,9 +124,9 @@ def revert(name: str = typer.Argument(None, help="VM name.", autocompletion=comp
     if not name or not snap:
         raise InvalidInput("expected NAME SNAP (or --group LABEL)", hint="vmctl snapshot revert web1 before-upgrade")
     result = api().snapshot_revert(name, snap, state="running" if running else "paused" if paused else "",
-                                   wait_ssh=wait == "ssh", timeout=timeout)
+                                   wait_ssh=wait == "ssh", timeout=timeout, on_stage=_stage_lines(json_out))
     if json_out:
-        emit_json(result.__dict__)
+        json_line(result.__dict__)
     else:
         clock = f", clock set ({result.clock})" if result.clock else ""
         line(f"reverted {name} to {snap} in {result.seconds:.1f} s: {result.state}{clock}")
