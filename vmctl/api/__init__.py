@@ -230,7 +230,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
                  accel: str | Accel | None = None, nested: bool = False, start: bool = True,
                  wait_boot: bool = False, timeout: float | None = None, user: str | None = None,
                  ssh_key: str | Path | None = None, user_data: str | Path | None = None,
-                 network: str | None = None, drop_unusable: bool = False,
+                 network: str | None = None, internet: bool = False, drop_unusable: bool = False,
                  labels: Mapping[str, str] | None = None) -> "CreateRequest":
         """cpus and memory default to the template's (built-in templates: 1 vCPU, 512 MiB);
         ``labels`` add to this object's own (see the class)."""
@@ -242,7 +242,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
             disk_bytes=_disk_bytes(disk), accel=_accel(accel), nested=nested, start=start,
             wait_boot=wait_boot, boot_timeout=timeout, user=user,
             ssh_key=Path(ssh_key) if ssh_key else None, user_data=Path(user_data) if user_data else None,
-            network=network, drop_unusable=drop_unusable,
+            network=network, internet=internet, drop_unusable=drop_unusable,
             labels=tuple({**self.labels, **dict(check_labels(labels))}.items()),
         )
 

@@ -22,7 +22,8 @@ class RunApi:
             image: str | None = None, template: str | None = None, cpus: int | None = None,
             memory: str | int | None = None, disk: str | int | None = None, accel: str | None = None,
             nested: bool = False, user: str | None = None, ssh_key: str | Path | None = None,
-            user_data: str | Path | None = None, network: str | None = None, drop_unusable: bool = False,
+            user_data: str | Path | None = None, network: str | None = None, internet: bool = False,
+            drop_unusable: bool = False,
             labels: Mapping[str, str] | None = None, on_event: "Callable[[RunEvent], object] | None" = None,
             out: Writer | None = None, err: Writer | None = None) -> "RunResult":
         """Boot an ephemeral VM, run ``command`` (or upload and run ``script`` with
@@ -41,7 +42,7 @@ class RunApi:
             create=self._request(name or new_run_name(), image=image, template=template, cpus=cpus, memory=memory,
                                  disk=disk, accel=accel, nested=nested, wait_boot=True, timeout=ready_timeout,
                                  user=user, ssh_key=ssh_key, user_data=user_data, network=network,
-                                 drop_unusable=drop_unusable, labels=labels),  # type: ignore[attr-defined]
+                                 internet=internet, drop_unusable=drop_unusable, labels=labels),  # type: ignore[attr-defined]
             argv=tuple(command), script=Path(script).expanduser() if script else None, env=dict(env or {}),
             collect=tuple(Collect.parse(c) for c in collect),
             artifacts=Path(artifacts).expanduser() if artifacts else None,

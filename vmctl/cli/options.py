@@ -29,6 +29,8 @@ USER = typer.Option(None, "--user", help="Login user in the guest (default: the 
 TIMEOUT = typer.Option(None, "--timeout", min=1, help="Seconds to wait (default scales with the accelerator).")
 LABEL_FILTER = typer.Option(None, "--label", metavar="KEY=VALUE",
                             help="Only VMs carrying this label (repeat: all of them).")
+INTERNET = typer.Option(False, "--internet", help="Give the guest a route out (QEMU's user-mode NAT; the host's "
+                        "loopback is 10.0.2.2 in the guest). Default: no traffic leaves the guest but SSH.")
 WAIT_CHOICES = ("none", "boot", "ssh")
 WAIT = typer.Option("none", "--wait", click_type=click.Choice(WAIT_CHOICES),
                     help="none: return at once; boot: until the guest finished booting (its console says so); "

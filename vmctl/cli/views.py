@@ -29,6 +29,8 @@ def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False) -> None:
                        ("Image", vm.image or "-"), ("Template", vm.template or "-"),
                        ("Host", f"{vm.host} ({vm.uri})" if vm.host else vm.uri or "-"),
                        ("Addresses", ", ".join(vm.addresses) or "-"),
+                       ("Network", "user-mode, route out (--internet)" if vm.internet else
+                        "user-mode, no route out" if vm.ssh_port else "libvirt network" if vm.addresses else "-"),
                        ("SSH", f"{vm.ssh_user}@{vm.ssh_endpoint}" if vm.ssh_endpoint else "-"),
                        ("Host key", vm.ssh_host_key_fingerprint or "- (not pinned)")]:
         line(f"{key + ':':<13} {value}")

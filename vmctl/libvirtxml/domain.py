@@ -222,7 +222,8 @@ def _render_nics(root: etree._Element, devices: etree._Element, nics: tuple[NicS
         cmdline = etree.SubElement(root, f"{_Q}commandline")
     for index, (nic, slot) in enumerate(zip(user, slots)):
         netdev_id = f"vmctlnet{index}"
-        netdev = f"user,id={netdev_id},restrict=on,{hostfwd_option(nic.ssh_port or 0)}"
+        restrict = "" if nic.internet else "restrict=on,"
+        netdev = f"user,id={netdev_id},{restrict}{hostfwd_option(nic.ssh_port or 0)}"
         device = f"virtio-net-pci,netdev={netdev_id},mac={nic.mac},bus={nic.pci_bus},addr={slot:#x}"
         for value in ("-netdev", netdev, "-device", device):
             etree.SubElement(cmdline, f"{_Q}arg", value=value)

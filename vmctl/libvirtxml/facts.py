@@ -8,6 +8,8 @@ from vmctl.libvirtxml.metadata import VMCTL_NS, read_metadata
 from vmctl.libvirtxml.safe import parse_untrusted
 from vmctl.spec.meta import VmMeta
 
+QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"  # (as libvirtxml.domain writes it)
+
 _V = f"{{{VMCTL_NS}}}"
 
 
@@ -36,6 +38,7 @@ class DomainFacts:
     kernel: str = ""  # direct kernel boot: the host's kernel and initrd files
     initrd: str = ""
     nvram: str = ""  # the UEFI variables file libvirt keeps for this domain ("" for BIOS)
+    internet: bool = False  # vmctl's user-mode NIC is not restricted: the guest has a route out
 
 
 def parse_domain(xml: str | bytes) -> DomainFacts:
@@ -58,7 +61,10 @@ def parse_domain(xml: str | bytes) -> DomainFacts:
     vm = root.find(f"metadata/{_V}vm")
     meta = read_metadata(vm)
     accel = "kvm" if root.get("type") == "kvm" else "tcg"
+    netdevs = [a.get("value", "") for a in root.iterfind(f"{{{QEMU_NS}}}commandline/{{{QEMU_NS}}}arg")
+               if a.get("value", "").startswith("user,id=vmctlnet")]
     return DomainFacts(
+        internet=any("restrict=on" not in v.split(",") for v in netdevs),
         name=root.findtext("name", ""),
         uuid=root.findtext("uuid", ""),
         domain_type=root.get("type", ""),

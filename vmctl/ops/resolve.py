@@ -57,12 +57,13 @@ def resolve_spec(req: CreateRequest, image: Image, template: Template, facts: Te
         disks.append(DiskSpec(seed_path, target=place.seed.target, format="raw", device="cdrom", bus=place.seed.bus,
                               replaces=place.seed.replaces, address=place.seed.address))
     if req.network:  # a libvirt network: SSH at the guest's DHCP-lease address, no forward port
-        nic, meta_port = NicSpec(kind="network", network=req.network, mac=mac), None
+        nic, meta_port = NicSpec(kind="network", network=req.network, mac=mac, internet=req.internet), None
     else:
         if not place.nic_slots:
             raise InvalidInput(f"{source} uses every PCI slot vmctl could plug its NIC into (0x10-0x1e)",
                                hint="free a slot in that range on the root bus")
-        nic = NicSpec(kind="user", mac=mac, ssh_port=ssh_port, pci_bus=place.nic_bus, pci_slot=place.nic_slots[0])
+        nic = NicSpec(kind="user", mac=mac, ssh_port=ssh_port, pci_bus=place.nic_bus, pci_slot=place.nic_slots[0],
+                      internet=req.internet)
         meta_port = ssh_port
     return DomainSpec(
         name=req.name, vcpus=vcpus, memory_mib=memory, accel=decision.accel, add_serial=place.add_serial,

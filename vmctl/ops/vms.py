@@ -71,6 +71,7 @@ class VmInfo:
     uri: str = ""  # that host's URI, as typed (no password)
     addresses: list[str] = field(default_factory=list)  # the guest's IPv4 addresses (DHCP lease, guest agent)
     ssh_endpoint: str = ""  # where its SSH answers, as seen from this machine ("" unknown)
+    internet: bool = False  # its user-mode NIC has a route out (create --internet)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -261,7 +262,7 @@ def vm_info(host: "Host", record: DomainRecord, *, dom: Domain | None = None) ->
         ssh_host_key_fingerprint=_fingerprint(meta.ssh_host_key),
         ssh_key_path=meta.ssh_key_path, disks=disks, managed=facts.managed, labels=dict(meta.labels),
         host=host.hostname, uri=display_uri(host.uri), addresses=addresses,
-        ssh_endpoint=ssh_endpoint(host, meta.ssh_port, addresses),
+        ssh_endpoint=ssh_endpoint(host, meta.ssh_port, addresses), internet=facts.internet,
     )
 
 

@@ -61,7 +61,8 @@ class NicSpec:
     """A network interface.
 
     ``kind='user'`` is QEMU user-mode networking, restricted (no traffic leaves
-    the guest), with the guest's SSH port forwarded to ``127.0.0.1:ssh_port``.
+    the guest) unless ``internet`` (QEMU's NAT: a route out, the host's loopback at
+    10.0.2.2), with the guest's SSH port forwarded to ``127.0.0.1:ssh_port``.
     ``kind='network'`` attaches to the libvirt network ``network``.
     """
 
@@ -71,6 +72,7 @@ class NicSpec:
     network: str | None = None
     pci_bus: str = "pci.0"         # user-mode NICs: the root bus (q35: pcie.0) and slot they are plugged into
     pci_slot: int | None = None
+    internet: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("user", "network"):
@@ -81,6 +83,9 @@ class NicSpec:
             raise InvalidInput("a user-mode NIC needs an SSH forward port", hint="1024-65535")
         if self.kind == "network":
             check_name(self.network or "", "network")
+            if self.internet:
+                raise InvalidInput("--internet is for the user-mode NIC", hint="a libvirt network routes as it is "
+                                   "configured (NAT or not): drop --internet or --network")
         if self.pci_bus not in ("pci.0", "pcie.0") or not (self.pci_slot is None or 1 <= self.pci_slot <= 0x1F):
             raise InvalidInput(f"invalid PCI place {self.pci_bus}:{self.pci_slot}", hint="pci.0 or pcie.0, slot 1-31")
 

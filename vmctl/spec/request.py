@@ -26,6 +26,7 @@ class CreateRequest:
     ssh_key: Path | None = None      # private key to log in with (default: vmctl's own)
     user_data: Path | None = None    # the user's cloud-config, merged with vmctl's keys
     network: str | None = None       # attach to this libvirt network instead of a user-mode NIC
+    internet: bool = False           # the user-mode NIC with a route out (not restricted)
     drop_unusable: bool = False      # leave out template parts a new VM cannot use, instead of refusing
     labels: tuple[tuple[str, str], ...] = ()  # key=value pairs kept in vmctl's metadata (`list --label`)
 

@@ -127,3 +127,30 @@ def test_with_ssh_port_moves_the_forward_and_the_metadata():
     assert "hostfwd=tcp:127.0.0.1:12345-:22" in moved and "10022" not in moved
     assert parse_domain(moved).meta.ssh_port == 12345
     assert canonical(moved.replace("12345", "10022")) == canonical(xml)
+
+
+def test_internet_drops_restrict_and_is_read_back():
+    from dataclasses import replace
+
+    from vmctl.libvirtxml.facts import parse_domain
+    from vmctl.libvirtxml.restore import restorable_xml
+
+    spec_ = CASES["tcg-direct"][1]
+    closed = render_domain((builtin_dir() / "linux-direct.xml").read_bytes(), spec_)
+    opened = render_domain((builtin_dir() / "linux-direct.xml").read_bytes(),
+                           replace(spec_, nics=tuple(replace(n, internet=True) for n in spec_.nics)))
+    assert "restrict=on" in closed and not parse_domain(closed).internet
+    assert "restrict=on" not in opened and "hostfwd=tcp:127.0.0.1:10022-:22" in opened
+    assert parse_domain(opened).internet
+    disks = {d.target: d.path for d in parse_domain(opened).disks}
+    _out, refused, _facts = restorable_xml(opened, disks=disks, boot_files=frozenset(
+        {parse_domain(opened).kernel, parse_domain(opened).initrd}), source="backup")
+    assert not [u for u in refused if "commandline" in u.element]  # vmctl's own NIC, open or not
+
+
+def test_internet_is_for_the_user_mode_nic_only():
+    from vmctl.errors import InvalidInput
+    from vmctl.spec.domain import NicSpec
+
+    with pytest.raises(InvalidInput, match="--internet"):
+        NicSpec(kind="network", network="default", internet=True)

@@ -47,7 +47,7 @@ def run(ctx: typer.Context,
         ssh_key: Path = typer.Option(None, "--ssh-key", help="Private key to log in with (default: vmctl's own)."),
         user_data: Path = typer.Option(None, "--user-data", help="Your cloud-config, merged with vmctl's keys."),
         network: str = typer.Option(None, "--network", help="Attach to this libvirt network."),
-        drop_unusable: bool = opt.DROP,
+        internet: bool = opt.INTERNET, drop_unusable: bool = opt.DROP,
         label: list[str] = typer.Option(None, "--label", metavar="KEY=VALUE", help="Put this label on the VM."),
         json_out: bool = opt.JSON) -> int:
     """Boot an ephemeral VM, run a command in it, copy artefacts back, remove it.
@@ -78,7 +78,7 @@ def run(ctx: typer.Context,
                            artifacts=artifacts, keep_on_failure=keep_on_failure, timeout=timeout,
                            ready_timeout=ready_timeout, image=image, template=template, cpus=cpus, memory=memory,
                            disk=disk, accel=accel, nested=nested, user=user, ssh_key=ssh_key,
-                           user_data=user_data, network=network, drop_unusable=drop_unusable, labels=labels,
+                           user_data=user_data, network=network, internet=internet, drop_unusable=drop_unusable, labels=labels,
                            on_event=on_event, out=out, err=err)
     except RunFailed as failed:
         _report(failed.result, json_out)

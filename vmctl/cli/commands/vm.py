@@ -32,7 +32,7 @@ def create(
     network: str = typer.Option(None, "--network", help="Attach to this libvirt network (SSH via its DHCP "
                                 "lease) instead of a user-mode NIC with a 127.0.0.1 port forward."),
     insecure: bool = typer.Option(False, "--insecure", help="Do not check the guest's SSH host key (unsafe)."),
-    drop_unusable: bool = opt.DROP,
+    internet: bool = opt.INTERNET, drop_unusable: bool = opt.DROP,
     label: list[str] = typer.Option(None, "--label", metavar="KEY=VALUE", help="Put this label on the VM "
                                     "(repeat for more; added to those in $VMCTL_LABELS)."),
     json_out: bool = opt.JSON,
@@ -46,7 +46,7 @@ def create(
     vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
                       nested=nested, user=user, start=not no_start, wait_boot=wants, wait_ssh=wait == "ssh",
                       timeout=timeout, ssh_key=ssh_key, user_data=user_data, insecure=insecure,
-                      network=network, drop_unusable=drop_unusable, labels=labels)
+                      network=network, internet=internet, drop_unusable=drop_unusable, labels=labels)
     if provision is not None:
         result = api().provision(name, provision, insecure=insecure)
         if not json_out:
