@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vmctl.ops.clone import CloneResult
+    from vmctl.ops.ports import ForwardInfo, PortChange
     from vmctl.ops.hostcheck import HostCheck
     from vmctl.ops.vms import VmInfo
     from vmctl.ops.vmset import SetResult
@@ -43,6 +44,28 @@ class AdminApi:
         from vmctl.api import _memory_mib
 
         return set_resources(self.host, self.pool, name, cpus=cpus, memory=_memory_mib(memory))
+
+    def port_list(self, name: str) -> "list[ForwardInfo]":
+        """The VM's port forwards (its SSH forward among them, marked)."""
+        from vmctl.ops.ports import list_forwards
+
+        return list_forwards(self.host, name)
+
+    def port_add(self, name: str, forward: str, *, expose: bool = False) -> "PortChange":
+        """Forward ``[HOST_ADDR:]HOST_PORT:GUEST_PORT[/tcp|/udp]`` (loopback unless given;
+        a non-loopback address only with ``expose``): in the definition, and live when the
+        VM runs."""
+        from vmctl.ops.ports import add_forward
+        from vmctl.spec.ports import parse_forward
+
+        return add_forward(self.host, self.pool, name, parse_forward(forward), expose=expose)
+
+    def port_remove(self, name: str, forward: str) -> "PortChange":
+        """Remove a forward (named by ``[HOST_ADDR:]HOST_PORT[:GUEST_PORT][/PROTO]``)."""
+        from vmctl.ops.ports import remove_forward
+        from vmctl.spec.ports import parse_host_socket
+
+        return remove_forward(self.host, self.pool, name, *parse_host_socket(forward))
 
     def events(self, on_event: "Callable[[LifecycleEvent], object]", *, name: str | None = None,
                timeout: float | None = None, count: int | None = None) -> int:

@@ -54,12 +54,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "repair": ("repair", "Finish or undo operations that were killed (half-made VMs, ...)."),
     "migrate": ("migrate", "Move a VM to another libvirt host (live when it runs, offline when not)."),
     "disk": ("disk", "Disks of a VM: list, add, remove, grow."),
+    "port": ("port", "Port forwards of a VM: list, add, remove (loopback by default)."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
     "host": ("host", "The libvirt host: accelerator, versions, resources."),
     "lab": ("lab", "A lab of libvirt hosts on this machine, for trying migration (root)."),
 }
-GROUPS = {"image", "template", "host", "snapshot", "lab", "disk"}
+GROUPS = {"image", "template", "host", "snapshot", "lab", "disk", "port"}
 
 
 class LazyGroup(TyperGroup):

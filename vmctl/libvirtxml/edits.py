@@ -104,3 +104,28 @@ def as_restored(xml: str, *, name: str, uuid: str, disk_sources: dict[str, str],
     validate(root, "domain")
     restored = to_string(root)
     return with_ssh_port(restored, ssh_port) if ssh_port else restored
+
+
+def user_netdev_forwards(xml: str) -> list[str]:
+    """The ``hostfwd=`` options of vmctl's user-mode NIC, in order (the SSH forward first)."""
+    root = parse_untrusted(xml, source="domain XML")
+    for arg in root.iterfind(f"{_Q}commandline/{_Q}arg"):
+        value = arg.get("value", "")
+        if value.startswith("user,id=vmctlnet"):
+            return [p for p in value.split(",") if p.startswith("hostfwd=")]
+    return []
+
+
+def with_forwards(xml: str, options: list[str]) -> str:
+    """The same domain XML with vmctl's user-mode NIC forwarding exactly ``options``
+    (``hostfwd=...`` each, the SSH forward among them); everything else kept."""
+    root = parse_untrusted(xml, source="domain XML")
+    for arg in root.iterfind(f"{_Q}commandline/{_Q}arg"):
+        value = arg.get("value", "")
+        if value.startswith("user,id=vmctlnet"):
+            kept = [p for p in value.split(",") if not p.startswith("hostfwd=")]
+            arg.set("value", ",".join([*kept, *options]))
+            validate(root, "domain")
+            return to_string(root)
+    raise InvalidInput(f"domain {root.findtext('name', '')!r} has no vmctl user-mode NIC to forward ports of",
+                       hint="a VM on a libvirt network is reached at its own address: no forward is needed")

@@ -32,7 +32,8 @@ _Q = f"{{{QEMU_NS}}}"
 _V = f"{{{VMCTL_NS}}}"
 # vmctl's user-mode NIC, exactly as libvirtxml.domain renders it (a guestfwd=cmd:... or smb=
 # option in a forged backup would run a program or share a host directory).
-_NETDEV = re.compile(r"user,id=vmctlnet\d,(restrict=on,)?hostfwd=tcp:127\.0\.0\.1:\d{1,5}-:22")
+_NETDEV = re.compile(r"user,id=vmctlnet\d,(restrict=on,)?hostfwd=tcp:127\.0\.0\.1:\d{1,5}-:22"
+                     r"(,hostfwd=(tcp|udp):127\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}-:\d{1,5})*")  # + loopback forwards
 _DEVICE = re.compile(r"virtio-net-pci,netdev=vmctlnet\d,mac=[0-9a-f]{2}(:[0-9a-f]{2}){5},"
                      r"bus=pcie?\.\d{1,3},addr=0x[0-9a-f]{1,2}")
 PATH_ATTRS = ("file", "path", "dir", "dev", "evdev", "socket", "template", "rendernode")
