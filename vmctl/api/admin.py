@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from vmctl.ops.clone import CloneResult
+    from vmctl.ops.edit import EditResult
     from vmctl.ops.ports import ForwardInfo, PortChange
     from vmctl.ops.hostcheck import HostCheck
     from vmctl.ops.vms import VmInfo
@@ -44,6 +45,20 @@ class AdminApi:
         from vmctl.api import _memory_mib
 
         return set_resources(self.host, self.pool, name, cpus=cpus, memory=_memory_mib(memory))
+
+    def definition(self, name: str) -> str:
+        """The VM's persistent domain XML, as `edit` starts from."""
+        from vmctl.ops.edit import current_definition
+
+        return current_definition(self.host, name)
+
+    def edit(self, name: str, original: str, edited: str, *, allow_host: bool = False) -> "EditResult":
+        """Define ``edited`` (a changed copy of ``original``, from :meth:`definition`) after
+        vmctl's checks: schema, the same name/UUID/metadata/QEMU arguments, no new host files
+        or devices unless ``allow_host``; refused if the definition changed meanwhile."""
+        from vmctl.ops.edit import apply_edit
+
+        return apply_edit(self.host, self.pool, name, original, edited, allow_host=allow_host)
 
     def port_list(self, name: str) -> "list[ForwardInfo]":
         """The VM's port forwards (its SSH forward among them, marked)."""

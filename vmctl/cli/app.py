@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reboot": ("vm", "Ask the guest to reboot."),
     "destroy": ("vm", "Power a VM off at once (like pulling the plug); it stays defined."),
     "clone": ("vm", "Copy a VM (also while it runs) into a new one with a new identity."),
+    "edit": ("edit", "Edit a VM's domain XML in $EDITOR (checked before it is defined), like virsh edit."),
     "set": ("vm", "Change a VM's vCPUs or memory (from its next start; live where the guest allows)."),
     "pause": ("vm", "Pause a running VM (vCPUs stop; memory and connections stay)."),
     "resume": ("vm", "Resume a paused VM."),
