@@ -29,16 +29,21 @@ def _set_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None
         _state(ctx).quiet = True
 
 
+class CommonOption(click.Option):
+    """An option added to every command; after a guest command's first word it is the guest's
+    (``exec web1 sh -c 'ls'``), unlike the command's own options (see ``vmctl.cli.guestargs``)."""
+
+
 def _extra(words: set[str]) -> list[click.Option]:
-    options = []
+    options: list[click.Option] = []
     if "-c" not in words:
-        options.append(click.Option(["-c", "--connect"], metavar="URI", expose_value=False, callback=_set_uri,
+        options.append(CommonOption(["-c", "--connect"], metavar="URI", expose_value=False, callback=_set_uri,
                                     help="libvirt URI (as before the command)."))
     if "--json" not in words:
-        options.append(click.Option(["--json"], is_flag=True, expose_value=False, callback=_set_json,
+        options.append(CommonOption(["--json"], is_flag=True, expose_value=False, callback=_set_json,
                                     help="Errors as JSON for scripts (this command prints no other result)."))
     if "-q" not in words:
-        options.append(click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_quiet,
+        options.append(CommonOption(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_set_quiet,
                                     help="Print nothing on success but what the command exists to print."))
     return options
 

@@ -11,7 +11,9 @@ class splits the arguments itself, before click parses vmctl's part:
   not an option or an option's value, after the VM name, starts the command and
   everything from there is literal, except a word that is one of this command's own
   options (``exec web1 uname -a --timeout 5``): that is ambiguous and refused, with
-  a hint to use ``--``, rather than guessed.
+  a hint to use ``--``, rather than guessed. The options every command takes
+  (``-c``, ``-q``, ``--json`` unless the command has its own) are the guest's there:
+  ``sh -c`` and ``grep -q`` are too common to refuse.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import click
 from typer.core import TyperCommand
 
+from vmctl.cli.common import CommonOption
 from vmctl.cli.state import CliState
 from vmctl.errors import GUEST_COMMAND_FAILURE_EXIT
 
@@ -51,6 +54,7 @@ class _Options:
                     self.takes_value[word] = not (param.is_flag or param.count)
                     self.dest[word] = param.name or ""
         self.help = {w for p in params if isinstance(p, click.Option) and p.name == "help" for w in p.opts}
+        self.common = {w for p in params if isinstance(p, CommonOption) for w in p.opts}
 
     def words(self, token: str) -> tuple[list[str], bool, bool]:
         """(option words in the token, all known, the next token is a value) as click reads it:
@@ -73,7 +77,7 @@ class _Options:
     def is_own(self, token: str) -> bool:
         """Whether a word of the guest command (given without ``--``) is also one of ours."""
         head = token.partition("=")[0] if token.startswith("--") else token
-        return head in self.takes_value and head not in self.help
+        return head in self.takes_value and head not in self.help and head not in self.common
 
 
 class GuestCommand(TyperCommand):

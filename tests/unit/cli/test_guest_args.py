@@ -255,3 +255,17 @@ def test_connect_is_taken_before_and_after_the_command(monkeypatch, argv):
     assert run(argv) == 0
     assert seen == ["test:///default"]
     assert recorder.calls[0][1] in (("web1", ["ls", "-c", "x"]), ("web1", ["ls", "-l"]))  # after --: the guest's
+
+
+@pytest.mark.parametrize("argv, command", [
+    (["exec", "web1", "-n", "sh", "-c", "echo hi"], ["sh", "-c", "echo hi"]),
+    (["exec", "web1", "-n", "grep", "-q", "x", "f"], ["grep", "-q", "x", "f"]),
+    (["exec", "web1", "-n", "tool", "--connect", "u", "--quiet"], ["tool", "--connect", "u", "--quiet"]),
+])
+def test_common_options_after_the_command_are_the_guests(calls, argv, command):
+    # -c and -q are every command's options, and sh -c / grep -q are too common to refuse
+    assert ran(calls, argv) == ("exec", ("web1", command), EXEC)
+    assert ran(calls, ["ssh", "web1", "sh", "-c", "tty"]) == ("ssh", ("web1", ["sh", "-c", "tty"]),
+                                                               {"insecure": False})
+    assert ran(calls, ["snapshot", "run", "web1", "--in-guest", "sh", "-c", "x"]) == (
+        "snapshot_run", ("web1", ["sh", "-c", "x"]), {"in_guest": True, "keep": False})
