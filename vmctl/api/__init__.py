@@ -33,6 +33,7 @@ from vmctl.virt.host import Host
 
 if TYPE_CHECKING:
     from vmctl.spec.domain import Accel
+    from vmctl.virt.domains import ConsoleStream
     from vmctl.spec.request import CreateRequest
     from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.host import HostInfo
@@ -143,11 +144,13 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
 
     # --- host and templates --------------------------------------------------
     def host_info(self) -> "HostInfo":
+        """This host's facts: URI, hostname, versions, CPUs, memory, the accelerator and why."""
         from vmctl.ops.host import host_info
 
         return host_info(self.host, self.pools.find(), self.pool_name)
 
     def templates(self) -> list["Template"]:
+        """The templates: built-in and the user's."""
         from vmctl.ops.templates import list_templates
 
         return list_templates()
@@ -173,11 +176,13 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
     # --- images ----------------------------------------------------------------
     @property
     def images(self) -> "ImageStore":
+        """The base images in vmctl's pool (import, list, remove)."""
         from vmctl.ops.images import ImageStore
 
         return ImageStore(self.host, self.pool)
 
     def list_images(self) -> list["Image"]:
+        """The base images in the pool."""
         from vmctl.ops.images import ImageStore
 
         pool = self.pools.find()
@@ -185,6 +190,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
 
     def import_image(self, path: str | Path, *, name: str | None = None, fmt: str | None = None,
                      default_user: str = "") -> "Image":
+        """Import a disk image file into the pool as a base image (inspected first)."""
         from vmctl.ops.safety.repair import sweep
 
         images = self.images
@@ -192,6 +198,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         return images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user)
 
     def remove_image(self, name: str) -> "Image":
+        """Remove a base image no VM uses."""
         from vmctl.ops.safety.repair import sweep
         from vmctl.virt import domains
 
@@ -246,18 +253,35 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
             labels=tuple({**self.labels, **dict(check_labels(labels))}.items()),
         )
 
-    def create(self, name: str, *, wait_ssh: bool = False, insecure: bool = False, **options: object) -> VmInfo:
-        """Create a VM (see CreateRequest for the options); all or nothing.
+    def create(self, name: str, *, image: str | None = None, template: str | None = None,
+               cpus: int | None = None, memory: str | int | None = None, disk: str | int | None = None,
+               accel: str | Accel | None = None, nested: bool = False, start: bool = True,
+               wait_boot: bool = False, wait_ssh: bool = False, timeout: float | None = None,
+               user: str | None = None, ssh_key: str | Path | None = None, user_data: str | Path | None = None,
+               network: str | None = None, internet: bool = False, drop_unusable: bool = False,
+               labels: Mapping[str, str] | None = None, insecure: bool = False) -> VmInfo:
+        """Create a VM from ``image`` (default: the embedded 'tiny') with ``template``
+        (default: by image); all or nothing.
 
-        ``wait_boot`` waits for the boot marker on the console; ``wait_ssh`` then
-        also for an authenticated SSH session. If a wait fails, the VM is removed."""
+        ``cpus``/``memory`` ('512M', '2G' or MiB) default to the template's, ``disk`` grows
+        the disk ('8G'); ``accel`` 'kvm' or 'tcg' (default: detected); ``nested`` exposes
+        vmx/svm (KVM). ``network`` attaches to a libvirt network instead of the user-mode NIC
+        with its loopback SSH forward; ``internet`` gives that NIC a route out. ``user``,
+        ``ssh_key`` and ``user_data`` (a cloud-config merged with vmctl's) shape the guest;
+        ``labels`` add to this object's. ``wait_boot`` waits for the boot marker on the
+        console; ``wait_ssh`` then also for an authenticated SSH session (``insecure``: the
+        host key is not checked). If a wait fails, the VM is removed."""
+        options = dict(image=image, template=template, cpus=cpus, memory=memory, disk=disk, accel=accel,
+                       nested=nested, start=start, wait_boot=wait_boot, timeout=timeout, user=user, ssh_key=ssh_key,
+                       user_data=user_data, network=network, internet=internet, drop_unusable=drop_unusable,
+                       labels=labels)
         from vmctl.ops.create import execute_create, plan_create
 
         from vmctl.local.testhooks import checkpoint
         from vmctl.ops.safety.repair import sweep
         from vmctl.signals import deferred_signals
 
-        if not options.get("start", True) and (options.get("wait_boot") or wait_ssh):
+        if not start and (wait_boot or wait_ssh):
             raise InvalidInput("a VM created with --no-start cannot be waited for",
                                hint="drop --wait, or drop --no-start")
         request = self._request(name, **options)  # type: ignore[arg-type]
@@ -267,8 +291,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         if wait_ssh:
             try:
                 checkpoint("create:ssh-wait")
-                ready = self.wait(name, until="ssh", insecure=insecure,
-                                  timeout=options.get("timeout"))  # type: ignore[arg-type]
+                ready = self.wait(name, until="ssh", insecure=insecure, timeout=timeout)
             except BaseException:
                 with deferred_signals():  # a second Ctrl-C must not cut the clean-up short
                     self.vms.delete(name)
@@ -281,15 +304,19 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         return self.vms.list(labels)
 
     def info(self, name: str) -> VmInfo:
+        """One VM: state, resources, host, addresses, SSH endpoint, disks, labels."""
         return self.vms.info(name)
 
     def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
+        """Start a VM; with ``wait_boot`` until its console says it finished booting."""
         return self.vms.start(name, wait_boot=wait_boot, timeout=timeout)
 
     def stop(self, name: str, *, force: bool = False, timeout: float = 60.0) -> VmInfo:
+        """Shut a VM down (ACPI) within ``timeout`` seconds; ``force`` powers it off at once."""
         return self.vms.stop(name, force=force, timeout=timeout)
 
     def reboot(self, name: str) -> VmInfo:
+        """Ask the guest to reboot (ACPI)."""
         return self.vms.reboot(name)
 
     def destroy(self, name: str) -> VmInfo:
@@ -349,6 +376,6 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
             raise NotFound(f"no VM named {name!r} (vmctl has no pool on this host yet)", hint="see `vmctl list`")
         return migrate(self.host, pool, request, on_event)
 
-    def console(self, name: str):
+    def console(self, name: str) -> "ConsoleStream":
         """An open console stream (``read_available``, ``send``, ``close``)."""
         return self.vms.console(name)

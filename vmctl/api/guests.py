@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING, BinaryIO
 if TYPE_CHECKING:
     from vmctl.guest.access import GuestAccess
     from vmctl.ops.fanout import FanOutSummary
+    from vmctl.provision.runner import ProvisionResult
+    from vmctl.ops.sshconfig import SshConfig
+    from vmctl.ssh.session import SshSession
 
 LineWriter = Callable[[str], None]
 
 
 class GuestApi:
     def guest(self, *, insecure: bool = False) -> "GuestAccess":
+        """Guest access on this host (sessions with the pinned keys, readiness waits)."""
         from vmctl.guest.access import GuestAccess
 
         if insecure:
@@ -30,6 +34,7 @@ class GuestApi:
             retire_seed_secret(self.host, pool, name)
 
     def running_vm_names(self) -> list[str]:
+        """The names of the running VMs vmctl manages on this host."""
         return [vm.name for vm in self.list() if vm.managed and vm.state == "running"]
 
     def wait(self, name: str, *, until: str = "ssh", timeout: float | None = None,
@@ -43,7 +48,7 @@ class GuestApi:
             self._retire_seed_secret(name, access.meta(name))
         return ready.to_dict()
 
-    def session(self, name: str, *, insecure: bool = False):
+    def session(self, name: str, *, insecure: bool = False) -> "SshSession":
         """A connected SshSession (context manager): run, run_shell, put, get."""
         return self.guest(insecure=insecure).session(name)
 
@@ -71,11 +76,13 @@ class GuestApi:
                          stdin=stdin, parallel=parallel, write=write)
 
     def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False) -> str:
+        """Copy between host and guest over SFTP (``NAME:/path`` names the guest side); returns the destination."""
         from vmctl.ops.guest import copy
 
         return copy(self.guest(insecure=insecure), src, dest, recursive=recursive)
 
     def interactive(self, name: str, argv: list[str] | None = None, *, insecure: bool = False) -> int:
+        """A shell (or ``argv``) in the guest with a pty, bridged to this terminal; its exit status."""
         with self.session(name, insecure=insecure) as session:
             return session.interactive(argv)
 
@@ -86,7 +93,9 @@ class GuestApi:
 
         load_plan(Path(plan))
 
-    def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None, err=None):
+    def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None,
+                  err=None) -> "ProvisionResult":
+        """Run a provisioning plan's steps in the guest (resumable: completed steps are skipped)."""
         from vmctl.ops.guest import provision_one
 
         return provision_one(self.guest(insecure=insecure), self.vms, name, Path(plan), on_event=on_event,
@@ -110,7 +119,7 @@ class GuestApi:
             return 0
         return fan_out(names, action, parallel=parallel, write=write)
 
-    def ssh_config(self, names: list[str] | None = None, *, known_hosts: str | Path | None = None):
+    def ssh_config(self, names: list[str] | None = None, *, known_hosts: str | Path | None = None) -> "SshConfig":
         """An OpenSSH config for ``names`` (default: every running vmctl VM with a pinned
         key): ``.text`` for ``ssh -F``, the pinned keys written to ``.known_hosts``."""
         from vmctl.ops.sshconfig import ssh_config
