@@ -23,6 +23,7 @@ from vmctl.ops.seed import holds_private_key
 from vmctl.testing.pause import PausedVmctl
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.virt import domains
+from vmctl.testing.ndjson import result
 
 VMCTL = [sys.executable, "-m", "vmctl"]
 
@@ -169,7 +170,7 @@ def test_restore_killed_at_each_step_leaves_nothing_once_the_next_command_ran(ap
     if point == "restore:defined":  # the next restore of that name undoes the dead one, then restores
         proc = vmctl("restore", str(backup), "--name", new, "--json")
         assert proc.returncode == 0, proc.stderr
-        assert json.loads(proc.stdout)["name"] == new
+        assert result(proc.stdout)["name"] == new
         assert vmctl("delete", new).returncode == 0
     else:
         proc = vmctl("repair", new)

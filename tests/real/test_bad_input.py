@@ -11,6 +11,7 @@ import pytest
 
 from vmctl.cli.app import run
 from vmctl.ops.templates import builtin_dir
+from vmctl.testing.ndjson import result
 
 
 def fails(argv: list[str], code: int, message: str, capsys) -> dict:
@@ -77,7 +78,7 @@ def test_failure_after_storage_was_made_is_undone(tiny, vm_name, leftovers, caps
     bad.write_text((builtin_dir() / "linux-direct.xml").read_text().replace('machine="pc"', 'machine="q35"').replace(
         "<devices>", '<devices>\n    <controller type="ide" index="0"/>'))
     assert run(["create", vm_name, "--template", str(bad), "--json"]) == 8
-    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    message = result(capsys.readouterr().out)["error"]["message"]  # after the stages reached
     assert message.startswith("template 'bad-ide': <controller type='ide'> / <disk bus='ide'>: libvirt refused "
                               "to define it: ")
     assert leftovers() == before

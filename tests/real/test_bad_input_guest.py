@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from vmctl.cli.app import run
+from vmctl.testing.ndjson import result
 
 
 def fails(argv: list[str], code: int, message: str, capsys) -> None:
@@ -24,7 +25,7 @@ def fails(argv: list[str], code: int, message: str, capsys) -> None:
 def test_create_with_bad_guest_options_leaves_nothing(tiny, vm_name, leftovers, capsys, extra, code, message):
     before = leftovers()
     assert run(["create", vm_name, *extra, "--json"]) == code
-    assert message in json.loads(capsys.readouterr().out)["error"]["message"]
+    assert message in result(capsys.readouterr().out)["error"]["message"]
     assert leftovers() == before
 
 

@@ -7,7 +7,6 @@ named like test VMs, a live run's VMs, and a user's half-made operation stay.
 
 from __future__ import annotations
 
-import json
 import secrets
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from vmctl.api import Vmctl
 from vmctl.testing.marker import OWNER_KEY, RUN_KEY, RunMarker, owner_of, owner_state, sweep_dead_runs
 from vmctl.testing.pause import VMCTL, PausedVmctl
 from vmctl.virt import domains
+from vmctl.testing.ndjson import result
 
 from tests.real.conftest import MARKER, new_vm_name
 
@@ -134,5 +134,5 @@ def test_a_vm_made_by_a_vmctl_subprocess_carries_the_marker(api: Vmctl, tiny, vm
     done = subprocess.run([*VMCTL, "create", vm_name, "--no-start", "--label", "role=cli", "--json"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["labels"] == {**MARKER.labels, "role": "cli"}
+    assert result(done.stdout)["labels"] == {**MARKER.labels, "role": "cli"}
     assert vm_name in {vm.name for vm in api.list(labels={RUN_KEY: MARKER.run})}

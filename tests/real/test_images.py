@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from vmctl.cli.app import run
+from vmctl.testing.ndjson import split
 
 
 def test_import_use_and_remove(api, tiny, vm_name, leftovers, capsys, tmp_path: Path):
@@ -15,7 +16,9 @@ def test_import_use_and_remove(api, tiny, vm_name, leftovers, capsys, tmp_path: 
     subprocess.run(["qemu-img", "create", "-f", "qcow2", str(src), "64M"], check=True, capture_output=True)
     image_name = f"{vm_name}-img"
     assert run(["image", "import", str(src), "--name", image_name, "--user", "debian", "--json"]) == 0
-    image = json.loads(capsys.readouterr().out)
+    events, image = split(capsys.readouterr().out)
+    assert events[-2:-1] == [{"event": "progress", "stage": "copying cloud.qcow2", "done": src.stat().st_size,
+                              "total": src.stat().st_size}] and events[-1]["stage"] == "checking the copy"
     assert (image["format"], image["virtual_size"], image["default_user"]) == ("qcow2", 64 << 20, "debian")
     assert Path(image["path"]).stat().st_mode & 0o777 == 0o444  # bases are read-only
 

@@ -10,6 +10,7 @@ import time
 
 from vmctl.cli.app import run
 from vmctl.guest.boot import wait_for_console
+from vmctl.testing.ndjson import split
 
 from tests.real.conftest import MARKER
 
@@ -60,7 +61,10 @@ def test_full_lifecycle(api, tiny, vm_name, leftovers):
 def test_cli_json_create_list_info_delete(api, tiny, vm_name, leftovers, capsys):
     before = leftovers()
     assert run(["create", vm_name, "--wait", "boot", "--label", "app=web", "--label", "tier=front", "--json"]) == 0
-    created = json.loads(capsys.readouterr().out)
+    events, created = split(capsys.readouterr().out)  # NDJSON: the stages reached, then the VM
+    stages = [e["stage"] for e in events]
+    assert stages[:3] == ["checked: image, template, host resources", "disk and seed made", "defined"]
+    assert stages[3].startswith("started") and stages[4].startswith("booted in ")
     for key in ("name", "uuid", "state", "vcpus", "memory_mib", "disks", "accel", "template", "image", "labels"):
         assert key in created
     assert created["state"] == "running" and created["disks"][0]["base_image"] == f"tiny-{tiny.recipe_id[:8]}"

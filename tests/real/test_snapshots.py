@@ -16,6 +16,7 @@ import pytest
 from vmctl.cli.app import run
 from vmctl.errors import Conflict, NotFound
 from vmctl.virt import domains
+from vmctl.testing.ndjson import split
 
 VMCTL = [sys.executable, "-m", "vmctl"]
 
@@ -299,7 +300,8 @@ def test_backup_of_a_running_vm_restores_as_a_new_vm(api, ready, tmp_path, capsy
     out_of(api, name, ["sh", "-c", "echo precious > /root/data && sync"])
     boot_id = out_of(api, name, ["cat", "/proc/sys/kernel/random/boot_id"])
     assert run(["backup", name, str(tmp_path / "bk"), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
+    events, result = split(capsys.readouterr().out)
+    assert any(e["event"] == "progress" and e["done"] == e["total"] > 0 for e in events)  # the backup job's bytes
     assert result["running"] and {"manifest.json", "domain.xml", "disk-vda.qcow2", "kernel"} <= set(
         result["files"]) | {"manifest.json"}
     assert out_of(api, name, ["cat", "/proc/sys/kernel/random/boot_id"]) == boot_id  # it never stopped

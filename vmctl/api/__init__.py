@@ -28,6 +28,7 @@ from vmctl.api.snapshots import SnapshotApi
 from vmctl.errors import InvalidInput
 from vmctl.ops.pool import DEFAULT_POOL, PoolRef
 from vmctl.ops.vms import VmInfo, Vms
+from vmctl.progress import Report, Step, reporter
 from vmctl.spec.units import MiB, format_size, parse_size
 from vmctl.virt.host import Host
 
@@ -189,13 +190,14 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         return ImageStore(self.host, pool).list() if pool is not None else []
 
     def import_image(self, path: str | Path, *, name: str | None = None, fmt: str | None = None,
-                     default_user: str = "") -> "Image":
-        """Import a disk image file into the pool as a base image (inspected first)."""
+                     default_user: str = "", progress: Report | None = None) -> "Image":
+        """Import a disk image file into the pool as a base image (inspected first);
+        ``progress`` hears the stages and bytes copied (:class:`vmctl.progress.Step`)."""
         from vmctl.ops.safety.repair import sweep
 
         images = self.images
         sweep(self.host, images.pool)
-        return images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user)
+        return images.import_file(Path(path), name=name, fmt=fmt, default_user=default_user, progress=progress)
 
     def remove_image(self, name: str) -> "Image":
         """Remove a base image no VM uses."""
@@ -207,8 +209,8 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         return images.remove(name, domains.list_all(self.host))
 
     def build_tiny(self, *, cache_root: Path | None = None,
-                   progress: Callable[[str], None] | None = None) -> tuple["Image", bool]:
-        """Build (cached) and import the embedded guest image ``tiny``."""
+                   progress: Report | None = None) -> tuple["Image", bool]:
+        """Build (cached) and import the embedded guest image ``tiny``; ``progress`` hears each step."""
         from vmctl.ops.tiny import ensure_tiny
         from vmctl.virt import domains
 
@@ -219,7 +221,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         return ensure_tiny(self.images, domains.list_all(self.host), cache_root=cache_root, progress=progress)
 
     def build_tinydisk(self, *, cache_root: Path | None = None,
-                       progress: Callable[[str], None] | None = None) -> tuple["Image", bool]:
+                       progress: Report | None = None) -> tuple["Image", bool]:
         """Build (cached) and import ``tinydisk``, the embedded guest as a disk-boot image
         (BIOS and UEFI); ``tiny`` is built first if needed. ``cache_root`` holds both builds."""
         from vmctl.ops.tinydisk import ensure_tinydisk
@@ -259,7 +261,8 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
                wait_boot: bool = False, wait_ssh: bool = False, timeout: float | None = None,
                user: str | None = None, ssh_key: str | Path | None = None, user_data: str | Path | None = None,
                network: str | None = None, internet: bool = False, drop_unusable: bool = False,
-               labels: Mapping[str, str] | None = None, insecure: bool = False) -> VmInfo:
+               labels: Mapping[str, str] | None = None, insecure: bool = False,
+               progress: Report | None = None) -> VmInfo:
         """Create a VM from ``image`` (default: the embedded 'tiny') with ``template``
         (default: by image); all or nothing.
 
@@ -270,7 +273,8 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         ``ssh_key`` and ``user_data`` (a cloud-config merged with vmctl's) shape the guest;
         ``labels`` add to this object's. ``wait_boot`` waits for the boot marker on the
         console; ``wait_ssh`` then also for an authenticated SSH session (``insecure``: the
-        host key is not checked). If a wait fails, the VM is removed."""
+        host key is not checked). If a wait fails, the VM is removed. ``progress`` hears
+        each stage (:class:`vmctl.progress.Step`)."""
         options = dict(image=image, template=template, cpus=cpus, memory=memory, disk=disk, accel=accel,
                        nested=nested, start=start, wait_boot=wait_boot, timeout=timeout, user=user, ssh_key=ssh_key,
                        user_data=user_data, network=network, internet=internet, drop_unusable=drop_unusable,
@@ -287,11 +291,15 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         request = self._request(name, **options)  # type: ignore[arg-type]
         pool = self.pool
         sweep(self.host, pool)  # operations killed earlier are finished or undone first
-        vm = execute_create(self.host, pool, plan_create(self.host, pool, request))
+        report = reporter(progress)
+        plan = plan_create(self.host, pool, request)
+        report(Step("checked: image, template, host resources"))
+        vm = execute_create(self.host, pool, plan, progress=report)
         if wait_ssh:
             try:
                 checkpoint("create:ssh-wait")
-                ready = self.wait(name, until="ssh", insecure=insecure, timeout=timeout)
+                ready = self.wait(name, until="ssh", insecure=insecure, timeout=timeout,
+                                  on_stage=lambda stage, seconds: report(Step(f"{stage} ({seconds:.1f} s)")))
             except BaseException:
                 with deferred_signals():  # a second Ctrl-C must not cut the clean-up short
                     self.vms.delete(name)
@@ -307,9 +315,11 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
         """One VM: state, resources, host, addresses, SSH endpoint, disks, labels."""
         return self.vms.info(name)
 
-    def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
-        """Start a VM; with ``wait_boot`` until its console says it finished booting."""
-        return self.vms.start(name, wait_boot=wait_boot, timeout=timeout)
+    def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None,
+              progress: Report | None = None) -> VmInfo:
+        """Start a VM; with ``wait_boot`` until its console says it finished booting.
+        ``progress`` hears each stage."""
+        return self.vms.start(name, wait_boot=wait_boot, timeout=timeout, progress=progress)
 
     def stop(self, name: str, *, force: bool = False, timeout: float = 60.0) -> VmInfo:
         """Shut a VM down (ACPI) within ``timeout`` seconds; ``force`` powers it off at once."""

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from vmctl.provision.runner import ProvisionResult
     from vmctl.ops.sshconfig import SshConfig
     from vmctl.ssh.session import SshSession
+    from vmctl.progress import Report
 
 LineWriter = Callable[[str], None]
 
@@ -75,11 +76,13 @@ class GuestApi:
         return exec_many(lambda: self._sibling().guest(insecure=insecure), names, argv, env=env, timeout=timeout,
                          stdin=stdin, parallel=parallel, write=write)
 
-    def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False) -> str:
-        """Copy between host and guest over SFTP (``NAME:/path`` names the guest side); returns the destination."""
+    def copy(self, src: str, dest: str, *, recursive: bool = False, insecure: bool = False,
+             progress: "Report | None" = None) -> str:
+        """Copy between host and guest over SFTP (``NAME:/path`` names the guest side); returns
+        the VM's name. ``progress`` hears each file's bytes (:class:`vmctl.progress.Step`)."""
         from vmctl.ops.guest import copy
 
-        return copy(self.guest(insecure=insecure), src, dest, recursive=recursive)
+        return copy(self.guest(insecure=insecure), src, dest, recursive=recursive, progress=progress)
 
     def interactive(self, name: str, argv: list[str] | None = None, *, insecure: bool = False) -> int:
         """A shell (or ``argv``) in the guest with a pty, bridged to this terminal; its exit status."""

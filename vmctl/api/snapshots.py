@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from vmctl.ops.revert import RevertResult
     from vmctl.ops.rollback import Checkpoint, RollbackResult
     from vmctl.ops.snapshots import SnapshotInfo
+    from vmctl.ops.vms import VmInfo
+    from vmctl.progress import Report
 
 
 class SnapshotApi:
@@ -91,16 +93,17 @@ class SnapshotApi:
                                  out=out, err=err)
 
 
-    def backup(self, name: str, dest: str | Path, *, progress=None) -> "BackupResult":
+    def backup(self, name: str, dest: str | Path, *, progress: "Report | None" = None) -> "BackupResult":
         """A self-contained, checked copy of a VM in ``dest`` (a new directory); a running VM
-        is copied without stopping it."""
+        is copied without stopping it. ``progress`` hears the stages and bytes copied."""
         from vmctl.ops.backup import backup_vm
 
         return backup_vm(self.host, self.pool, name, Path(dest), progress=progress)
 
-    def restore(self, src: str | Path, *, name: str | None = None, progress=None) -> str:
+    def restore(self, src: str | Path, *, name: str | None = None, progress: "Report | None" = None) -> "VmInfo":
         """A new VM from a backup (untrusted input: its manifest, files and definition are
-        checked first, see ops.backup); returns its info."""
+        checked first, see ops.backup); returns its info. ``progress`` hears the stages and
+        bytes uploaded."""
         from vmctl.ops.backup import restore_vm
 
         return self.info(restore_vm(self.host, self.pool, Path(src), name=name, progress=progress))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from vmctl.cli.output import emit_json, line, table
+from vmctl.cli.output import emit_json, json_line, line, table
 
 if TYPE_CHECKING:
     from vmctl.api import VmInfo
@@ -18,9 +18,10 @@ def format_size(nbytes: int) -> str:
     return fmt(nbytes)
 
 
-def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False) -> None:
+def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False, *, lines: bool = False) -> None:
+    """``lines``: the JSON on one line, the last of the command's NDJSON events."""
     if json_out:
-        emit_json(vm.to_dict())
+        (json_line if lines else emit_json)(vm.to_dict())
         return
     if quiet:
         return

@@ -17,6 +17,20 @@ def info(path: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def measure(path: str) -> int:
+    """Bytes a flattened qcow2 copy of ``path`` (its whole backing chain) needs."""
+    proc = subprocess.run(["qemu-img", "measure", "-U", "--output=json", "-O", "qcow2", "--", path],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise OperationFailed(f"qemu-img cannot measure {path}: {proc.stderr.strip()}")
+    return int(json.loads(proc.stdout)["required"])
+
+
+def allocated(path: str) -> int:
+    """Bytes the file itself takes on disk (its own layer, not its backing chain)."""
+    return int(info(path).get("actual-size", 0))
+
+
 SECONDS_PER_GIB = 300.0  # bound for copying one GiB (slow disks, a busy TCG host)
 
 

@@ -31,7 +31,6 @@ import shutil
 import tempfile
 import time
 import uuid as uuidlib
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,13 +54,14 @@ from vmctl.spec.volumes import (PARTIAL_MARK, cdrom_volume, clean_seed_volume, d
                                 seed_volume, staged_backup_file)
 from vmctl.ops.vms import used_ssh_ports
 from vmctl.policy.ports import pick_ssh_port
+from vmctl.policy.resources import check_space
+from vmctl.progress import Report, Step, reporter, transfer
 from vmctl.spec.names import check_name
 from vmctl.virt import domains
 from vmctl.virt.backup import push_backup
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
 
-Progress = Callable[[str], None]
 SECONDS_PER_GIB = qemuimg.SECONDS_PER_GIB
 
 
@@ -77,8 +77,10 @@ class BackupResult:
         return asdict(self)
 
 
-def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progress | None = None) -> BackupResult:
-    say = progress or (lambda _text: None)
+def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Report | None = None) -> BackupResult:
+    """Back VM ``name`` up into the new directory ``dest`` (see docs/snapshots.md); ``progress``
+    hears the stages and the bytes of a running VM's backup job."""
+    report = reporter(progress)
     if not host.is_local:
         raise HostError("vmctl backs up VMs of this machine's libvirt only",
                         hint="run vmctl backup on the VM's host (e.g. over ssh)")
@@ -97,6 +99,7 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
                            hint=f"start it and wait for it once (`vmctl start {name} && vmctl wait {name}`), "
                            "then back it up")
         running = dom.state() in ("running", "paused")
+        _check_backup_space(pool, facts, dest, running)
         partial = Path(tempfile.mkdtemp(prefix=f".{dest.name}{PARTIAL_MARK}", dir=dest.parent))
         op.will("partial", str(partial))  # a killed backup's repair removes it
         op.on_undo(shutil.rmtree, partial, True)  # ignore_errors: what is gone is gone
@@ -110,11 +113,12 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
         files: dict[str, dict[str, object]] = {}
         disks = [d for d in facts.disks if d.path]
         if running and staged:
-            say(f"copying the disks of running {name} (libvirt backup job)")
+            stage = f"copying the disks of running {name} (libvirt backup job)"
+            report(Step(stage))
             targets = {d.target: (str(staged[d.target]) if d.target in staged else None) for d in facts.disks}
             total = sum(_virtual_size(d.path) for d in disks if d.device != "cdrom")
             push_backup(dom, push_backup_xml(targets), timeout=max(60.0, SECONDS_PER_GIB * total / 2**30),
-                        progress=lambda done, all_: say(f"  {done >> 20}/{all_ >> 20} MiB"))
+                        progress=lambda done, all_: report(Step(stage, done, all_)))
             for target, path in staged.items():
                 shutil.move(str(path), partial / f"disk-{target}.qcow2")
         for disk in disks:
@@ -122,7 +126,7 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
             if disk.device == "cdrom":
                 shutil.copyfile(disk.path, out)
             elif not running:
-                say(f"flattening {disk.target} of {name}")
+                report(Step(f"flattening {disk.target} of {name}"))
                 _convert(disk.path, out)
             os.chmod(out, 0o600)
             cdrom = disk.device == "cdrom"
@@ -138,6 +142,7 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
         (partial / "domain.xml").write_text(dom.xml(inactive=True))
         os.chmod(partial / "domain.xml", 0o600)
         files["domain.xml"] = {"role": "definition"}
+        report(Step("writing the manifest (sha256 of each file)"))
         for file, entry in files.items():
             entry.update(size=(partial / file).stat().st_size, sha256=sha256_of(partial / file))
         manifest = {"format": FORMAT, "vm": name, "created": time.time(), "vmctl": __version__,
@@ -149,6 +154,21 @@ def backup_vm(host: Host, pool: Pool, name: str, dest: Path, *, progress: Progre
         op.commit()
     return BackupResult(name, str(dest), {f: int(e["size"]) for f, e in files.items()},
                         round(time.monotonic() - started, 3), running)
+
+
+def _check_backup_space(pool: Pool, facts, dest: Path, running: bool) -> None:
+    """Before anything is written: each disk flattened (and, for a running VM, first staged
+    in the pool by the backup job), CD-ROMs and boot files copied as they are."""
+    flat = sum(qemuimg.measure(d.path) for d in facts.disks if d.path and d.device != "cdrom")
+    plain = sum(Path(p).stat().st_size for p in [*(d.path for d in facts.disks if d.path and d.device == "cdrom"),
+                                                  facts.kernel, facts.initrd] if p)
+    check_space(needed=flat + plain, available=shutil.disk_usage(dest.parent).free, where=str(dest.parent),
+                what=f"a backup of {facts.name}", hint="give DEST on a file system with more room")
+    if running and flat:
+        pool.refresh()
+        check_space(needed=flat, available=pool.available(), where=f"pool {pool.name}",
+                    what=f"the backup job's copy of running {facts.name}",
+                    hint="free space in the pool, or back it up shut off")
 
 
 def _unlink(path: Path) -> None:
@@ -169,9 +189,10 @@ def verify_backup(src: Path) -> dict:
 
 
 def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
-               progress: Progress | None = None) -> str:
-    """A new VM from a backup; returns its name."""
-    say = progress or (lambda _text: None)
+               progress: Report | None = None) -> str:
+    """A new VM from a backup; returns its name. ``progress`` hears the stages and bytes uploaded."""
+    report = reporter(progress)
+    report(Step("checking the backup"))
     src = Path(src)
     backup = check_backup(src)
     manifest = backup.manifest
@@ -192,6 +213,10 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
                            hint="vmctl backup writes none of these: the backup was changed or made by another "
                            "tool; nothing was made")
     check_host(host, facts.needs, source=source)
+    pool.refresh()
+    check_space(needed=sum(still_plain(src, f).stat().st_size for f in [*disks, *sorted(boot_roles)]),
+                available=pool.available(), where=f"pool {pool.name}", what=f"the disks of backup {src}",
+                hint="free space in the pool")
     names = _volume_names(src, new, disks)
     with Operation(host, pool, "restore", new) as op:
         domains.ensure_absent(host, new)
@@ -200,11 +225,13 @@ def restore_vm(host: Host, pool: Pool, src: Path, *, name: str | None = None,
             volume = names[file]
             if pool.has_volume(volume):
                 raise Conflict(f"volume {volume} exists already in pool {pool.name}", hint=f"see `vmctl repair {new}`")
-            say(f"uploading {file} as {volume}")
+            stage = f"uploading {file} as {volume}"
+            report(Step(stage))
             op.will("volume", volume)
             created = pool.create_volume(volume_xml(volume, int(entry["virtual_size"]), str(entry["format"])))
             op.on_undo(pool.delete_volume, volume)
-            pool.upload(volume, still_plain(src, file))
+            plain = still_plain(src, file)
+            pool.upload(volume, plain, on_bytes=transfer(report, stage, plain.stat().st_size))
             sources[str(entry["target"])] = created.path
             volumes.append(volume)
         checkpoint("restore:disks")

@@ -32,6 +32,7 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local import qemuimg
 from vmctl.local.net import port_is_free
 from vmctl.local.testhooks import checkpoint
+from vmctl.policy.resources import check_space
 from vmctl.ops.create import make_seed
 from vmctl.ops.images import ImageStore
 from vmctl.ops.resolve import random_mac
@@ -73,6 +74,7 @@ def clone_vm(host: Host, pool: Pool, src: str, new: str, *, full: bool = False) 
         facts = parse_domain(dom.xml(inactive=True))
         disks, seed_target = _disks(src, facts)
         running = dom.state() in ("running", "paused")
+        _check_space(pool, src, disks, running=running, full=full)
         staged = {t: Path(pool.path) / staged_backup_file(new, secrets.token_hex(4), t) for t in disks}
         for path in staged.values():
             op.will("partial", str(path))
@@ -156,6 +158,19 @@ def _user_data(host: Host, pool: Pool, facts: DomainFacts, new: str, host_key) -
     key = Path(meta.ssh_key_path) if meta.ssh_key_path else ensure_user_key()
     return build_user_data(hostname=new, user=meta.ssh_user, default_user=default_user,
                            authorized_key=public_line_of(key), host_key=host_key)
+
+
+def _check_space(pool: Pool, src: str, disks: dict[str, str], *, running: bool, full: bool) -> None:
+    """Before anything is copied: a running VM's disks are first copied whole (flattened)
+    beside the pool's volumes; then each becomes a standalone copy (--full) or a layer on
+    the image holding what SRC's own layer holds."""
+    flat = sum(qemuimg.measure(p) for p in disks.values()) if running or full else 0
+    layers = flat if full else sum(qemuimg.allocated(p) for p in disks.values())
+    hint = "free space in the pool" + (", or make a linked clone (no --full)" if full else "") + (
+        ", or clone it shut off (no staged copy)" if running else "")
+    pool.refresh()
+    check_space(needed=layers + (flat if running else 0), available=pool.available(), where=f"pool {pool.name}",
+                what=f"a {'full' if full else 'linked'} clone of {src}", hint=hint)
 
 
 def _total_gib(disks: dict[str, str]) -> float:

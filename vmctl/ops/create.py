@@ -37,6 +37,7 @@ from vmctl.ops.vms import VmInfo, info_of, start_watched, used_ssh_ports
 from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
 from vmctl.policy.resources import check_fits
 from vmctl.policy.timeouts import boot_timeout
+from vmctl.progress import Report, Step, reporter
 from vmctl.spec.domain import DomainSpec
 from vmctl.spec.image import TINY, Image, placeholder_image
 from vmctl.spec.request import CreateRequest
@@ -115,12 +116,14 @@ def check_resources(host: Host, spec: DomainSpec) -> None:
                total_mib=total or host.facts().memory_mib, host_cpus=host.facts().cpus, what=f"VM {spec.name}")
 
 
-def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
+def execute_create(host: Host, pool: Pool, plan: CreatePlan, progress: Report | None = None) -> VmInfo:
     """Make volumes and seed, define, start and wait, under the name's lock and
-    intent record; on any failure or signal nothing is left."""
+    intent record; on any failure or signal nothing is left. ``progress`` hears each stage."""
     req = plan.request
+    report = reporter(progress)
     with Operation(host, pool, "create", req.name) as op:
         make_volumes(op, host, pool, plan)
+        report(Step("disk and seed made"))
         op.will("domain", req.name, plan.spec.uuid or "")
         source = f"template {plan.template.name!r}"
         try:
@@ -129,22 +132,29 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan) -> VmInfo:
             raise naming_element(exc, source=source, step="define") from None
         op.on_undo(dom.undefine)
         checkpoint("create:defined")
+        report(Step("defined"))
         boot_seconds, tail = None, []
         if req.start:
             op.on_undo(dom.destroy)
             marker = plan.image.boot_marker if req.wait_boot else None
             try:
                 boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel, _slowdown(host, plan.spec.accel)),
-                                                   on_started=lambda: checkpoint("create:started"))
+                                                   on_started=lambda: _started(report, marker))
             except OperationFailed as exc:
                 raise naming_element(exc, source=source, step="start") from None
             check_console_fingerprint(tail, fingerprint(plan.host_key.public_line), req.name)
             if req.wait_boot:  # the guest has booted and taken its host key: drop the private half
+                report(Step(f"booted in {boot_seconds:.1f} s"))
                 retire_seed_secret(host, pool, req.name, within=op)
         checkpoint("create:ready")
         op.commit()
     info = info_of(host, dom)
     return replace(info, boot_seconds=boot_seconds, console_tail=tail, fitted=list(plan.fitted))
+
+
+def _started(report: Report, marker: str | None) -> None:
+    checkpoint("create:started")
+    report(Step("started" + (", waiting for the boot marker on the console" if marker else "")))
 
 
 def _slowdown(host: Host, accel) -> float | None:

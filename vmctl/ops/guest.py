@@ -12,6 +12,7 @@ from vmctl.errors import GuestError, HostKeyMismatch, InvalidInput, Timeout
 from vmctl.ops.fanout import FanOutSummary, LineSink, fan_out
 from vmctl.guest.access import GuestAccess
 from vmctl.ops.vms import Vms
+from vmctl.progress import Report, Step, reporter
 from vmctl.spec.names import NAME_RE
 
 if TYPE_CHECKING:
@@ -57,22 +58,27 @@ def split_remote(spec: str) -> tuple[str | None, str]:
     return None, spec
 
 
-def copy(access: GuestAccess, src: str, dest: str, *, recursive: bool = False) -> str:
-    """Copy host <-> guest over SFTP; exactly one side is NAME:/path. Returns the VM name."""
+def copy(access: GuestAccess, src: str, dest: str, *, recursive: bool = False, progress: Report | None = None) -> str:
+    """Copy host <-> guest over SFTP; exactly one side is NAME:/path. Returns the VM name.
+    ``progress`` hears each file's bytes (stage: ``copying PATH``)."""
     src_vm, src_path = split_remote(src)
     dest_vm, dest_path = split_remote(dest)
     if (src_vm is None) == (dest_vm is None):
         raise InvalidInput("vmctl cp needs exactly one side of the form NAME:/path",
                            hint="e.g. vmctl cp ./app.conf web1:/etc/app.conf, or vmctl cp web1:/var/log/x.log .")
     name = src_vm or dest_vm
+    report = reporter(progress)
+
+    def on_bytes(path: str, done: int, size: int) -> None:
+        report(Step(f"copying {path}", done, size))
     with access.session(name) as session:  # type: ignore[arg-type]
         if src_vm:
             local = Path(dest_path)
             if local.is_dir():
                 local = local / Path(src_path.rstrip("/")).name
-            session.get(src_path, local, recursive=recursive)
+            session.get(src_path, local, recursive=recursive, on_bytes=on_bytes)
         else:
-            session.put(Path(src_path), dest_path, recursive=recursive)
+            session.put(Path(src_path), dest_path, recursive=recursive, on_bytes=on_bytes)
     return name  # type: ignore[return-value]
 
 

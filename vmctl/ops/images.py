@@ -24,6 +24,7 @@ from vmctl.local.testhooks import checkpoint
 from vmctl.ops.safety.operation import Operation
 from vmctl.ops.volumes import check_removable
 from vmctl.policy.ownership import Expected
+from vmctl.progress import Report, Step, reporter, transfer
 from vmctl.spec.volumes import IMAGE_DESCRIPTION_SUFFIX, image_lock, image_of_description, image_volume
 from vmctl.spec.image import CLOUD_INIT_MARKER, TINY, Image
 from vmctl.spec.names import check_name
@@ -75,9 +76,11 @@ class ImageStore:
 
     def import_file(self, path: Path, *, name: str | None = None, fmt: str | None = None, default_user: str = "",
                     boot_marker: str = CLOUD_INIT_MARKER, direct: tuple[Path, Path, str] | None = None,
-                    recipe_id: str = "", describe_as: str | None = None) -> Image:
+                    recipe_id: str = "", describe_as: str | None = None, progress: Report | None = None) -> Image:
         """Copy an image file into the pool as a read-only base; all or nothing. The copy
-        in the pool, the one VMs will use, is what is inspected last."""
+        in the pool, the one VMs will use, is what is inspected last. ``progress`` hears
+        the stages and the bytes copied."""
+        report = reporter(progress)
         name = check_name(name or _name_from_path(path), "image")
         if default_user:
             check_name(default_user, "user")
@@ -90,14 +93,16 @@ class ImageStore:
             if self.exists(name):
                 raise Conflict(f"an image named {name!r} already exists", hint="pick --name or `vmctl image rm` it")
             checkpoint("image-import:locked")
-            disk = self._upload(op, volume_name(name, info.format), path, info.format, info.virtual_size)
+            disk = self._upload(op, volume_name(name, info.format), path, info.format, info.virtual_size,
+                                report=report)
             checkpoint("image-import:uploaded")
+            report(Step("checking the copy"))
             self._verify_copy(volume_name(name, info.format), disk, info, source=str(path))
             checkpoint("image-import:verified")
             kernel = initrd = cmdline = ""
             if direct:
-                kernel = self._upload(op, volume_name(name, "vmlinuz"), direct[0], "raw")
-                initrd = self._upload(op, volume_name(name, "initrd"), direct[1], "raw")
+                kernel = self._upload(op, volume_name(name, "vmlinuz"), direct[0], "raw", report=report)
+                initrd = self._upload(op, volume_name(name, "initrd"), direct[1], "raw", report=report)
                 cmdline = direct[2]
             image = Image(
                 name=describe_as or name, format=info.format, path=disk, virtual_size=info.virtual_size,
@@ -167,7 +172,8 @@ class ImageStore:
                 hint="free space in the pool or use a smaller --disk",
             )
 
-    def _upload(self, op: Operation, vol: str, source: Path | bytes, fmt: str, capacity: int | None = None) -> str:
+    def _upload(self, op: Operation, vol: str, source: Path | bytes, fmt: str, capacity: int | None = None,
+                report: Report | None = None) -> str:
         if self.pool.has_volume(vol):
             raise Conflict(f"volume {vol} exists already in pool {self.pool.name}",
                            hint="see `vmctl repair`; remove it with `virsh vol-delete` if it is nobody's")
@@ -175,7 +181,8 @@ class ImageStore:
         op.will("volume", vol)
         facts = self.pool.create_volume(volume_xml(vol, capacity or size, fmt, mode=self.pool.readonly_mode))
         op.on_undo(self.pool.delete_volume, vol)
-        self.pool.upload(vol, source)
+        on_bytes = transfer(report, f"copying {source.name}", size) if report and isinstance(source, Path) else None
+        self.pool.upload(vol, source, on_bytes=on_bytes)
         return facts.path
 
     def _verify_copy(self, vol: str, pool_path: str, info: diskimage.ImageFileInfo, *, source: str) -> None:

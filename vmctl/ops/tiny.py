@@ -11,12 +11,12 @@ Builds are recognised by the recipe id their description records, never by the
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from vmctl.errors import Conflict, NotFound, VmctlError
 from vmctl.ops.images import ImageStore
+from vmctl.progress import Report, texts
 from vmctl.spec.image import TINY, Image
 from vmctl.spec.volumes import build_image_name, is_build_of
 from vmctl.virt.domains import DomainRecord
@@ -71,7 +71,7 @@ def remove_unused_builds(store: ImageStore, domains: list[DomainRecord], kind: s
 
 
 def ensure_tiny(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,
-                progress: Callable[[str], None] | None = None) -> tuple[Image, bool]:
+                progress: Report | None = None) -> tuple[Image, bool]:
     """Build (cached) and import the embedded guest; returns (image, changed)."""
     from vmctl.tinyguest import build_tiny_guest, recipe_id  # heavy and rarely needed
 
@@ -87,10 +87,10 @@ def ensure_tiny(store: ImageStore, domains: list[DomainRecord], *, cache_root: P
     if store.exists(name):
         build = store.get(name)
     else:
-        guest = build_tiny_guest(cache_root, progress=progress)
+        guest = build_tiny_guest(cache_root, progress=texts(progress))
         build = store.import_file(
             guest.rootfs, name=name, fmt="qcow2", default_user="root", boot_marker=BOOT_MARKER,
-            direct=(guest.kernel, guest.initrd, guest.cmdline), recipe_id=guest.recipe_id)
+            direct=(guest.kernel, guest.initrd, guest.cmdline), recipe_id=guest.recipe_id, progress=progress)
     image = replace(build, name=TINY)
     store.describe(TINY, image)
     remove_unused_builds(store, domains)

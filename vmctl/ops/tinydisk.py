@@ -4,11 +4,11 @@ tiny build (see ops.tiny) and imported as ``tinydisk-<recipe>``; the description
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from vmctl.ops.images import ImageStore
+from vmctl.progress import Report, texts
 from vmctl.ops import tiny
 from vmctl.ops.tiny import BOOT_MARKER, ensure_tiny, remove_unused_builds
 from vmctl.spec.volumes import build_image_name
@@ -28,7 +28,7 @@ def unused_builds(store: ImageStore, domains: list[DomainRecord]) -> list[str]:
 
 
 def ensure_tinydisk(store: ImageStore, domains: list[DomainRecord], *, cache_root: Path,
-                    progress: Callable[[str], None] | None = None) -> tuple[Image, bool]:
+                    progress: Report | None = None) -> tuple[Image, bool]:
     """Build (cached) and import the disk-boot guest; returns (image, changed). Builds
     and imports tiny first if it is missing or outdated."""
     from vmctl.tinydisk import build_tinydisk, disk_recipe_id
@@ -43,10 +43,10 @@ def ensure_tinydisk(store: ImageStore, domains: list[DomainRecord], *, cache_roo
     if store.exists(name):
         build = store.get(name)
     else:
-        tiny = build_tiny_guest(cache_root / "tiny", progress=progress)
-        made = build_tinydisk(tiny, cache_root / TINYDISK, progress=progress)
+        tiny = build_tiny_guest(cache_root / "tiny", progress=texts(progress))
+        made = build_tinydisk(tiny, cache_root / TINYDISK, progress=texts(progress))
         build = store.import_file(made.path, name=name, fmt="qcow2", default_user="root", boot_marker=BOOT_MARKER,
-                                  recipe_id=made.recipe_id)
+                                  recipe_id=made.recipe_id, progress=progress)
     image = replace(build, name=TINYDISK)
     store.describe(TINYDISK, image)
     remove_unused_builds(store, domains, TINYDISK)

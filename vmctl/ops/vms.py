@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 from vmctl.errors import Conflict, NotFound, Timeout
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.local.hostspeed import measured_slowdown
+from vmctl.policy.resources import check_fits
 from vmctl.policy.timeouts import STOP_TIMEOUT, accel_of_domain_type, boot_timeout
+from vmctl.progress import Report, Step, reporter
 from vmctl.spec.names import check_labels, check_name
 from vmctl.spec.volumes import image_of_base_stem
 from vmctl.spec.uris import display_uri
 from vmctl.virt import domains
 from vmctl.virt.domains import ConsoleStream, Domain, DomainRecord
+from vmctl.virt.host import memory_mib
 from vmctl.virt.storage import volume_by_path
 
 if TYPE_CHECKING:
@@ -115,18 +118,26 @@ class Vms:
 
         return Operation(self.host, self.pools.ensure(), op, name)
 
-    def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None) -> VmInfo:
+    def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None,
+              progress: Report | None = None) -> VmInfo:
+        report = reporter(progress)
         with self._locked("start", check_name(name)):  # looked up once the lock is held
-            seconds, tail = self._start(domains.lookup(self.host, name), wait_boot, timeout)
+            seconds, tail = self._start(domains.lookup(self.host, name), wait_boot, timeout, report)
+        if seconds is not None:
+            report(Step(f"booted in {seconds:.1f} s"))
         return replace(self.info(name), boot_seconds=seconds, console_tail=tail)
 
-    def _start(self, dom: Domain, wait_boot: bool, timeout: float | None) -> tuple[float | None, list[str]]:
+    def _start(self, dom: Domain, wait_boot: bool, timeout: float | None,
+               report: Report) -> tuple[float | None, list[str]]:
         from vmctl.local.net import port_is_free
         from vmctl.ops.images import ImageStore
 
         if dom.is_active():
             raise_state(dom.name, "running", "start")
         facts = parse_domain(dom.xml())
+        available, total = memory_mib(self.host)  # refused with the numbers, not a QEMU error
+        check_fits(memory_mib=facts.memory_mib, vcpus=facts.vcpus, available_mib=available,
+                   total_mib=total or self.host.facts().memory_mib, host_cpus=self.host.facts().cpus, what=dom.name)
         if facts.meta.ssh_port and self.host.is_local and not port_is_free(facts.meta.ssh_port):
             dom = self._move_ssh_port(dom, facts.meta.ssh_port)
         marker = None
@@ -134,7 +145,9 @@ class Vms:
             marker = ImageStore(self.host, pool).get(facts.meta.image).boot_marker
         accel = accel_of_domain_type(facts.domain_type)
         slowdown = measured_slowdown(accel.value) if self.host.is_local else None
-        return start_watched(dom, marker, timeout or boot_timeout(accel, slowdown))
+        waiting = ", waiting for the boot marker on the console" if marker else ""
+        return start_watched(dom, marker, timeout or boot_timeout(accel, slowdown),
+                             on_started=lambda: report(Step("started" + waiting)))
 
     def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
         """Something else took the VM's forward port while it was off: pick a free

@@ -25,3 +25,17 @@ def check_fits(*, memory_mib: int, vcpus: int, available_mib: int, total_mib: in
         raise InsufficientResources(
             f"{what} asks for {vcpus} vCPUs; the host has {host_cpus} CPUs",
             hint=f"give --cpus {host_cpus} or less")
+
+
+def _size(count: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.1f} {unit}"
+    return f"{count} B"
+
+
+def check_space(*, needed: int, available: int, where: str, what: str, hint: str) -> None:
+    """Refuse (exit 6, the numbers) when ``what`` needs more bytes than ``where`` has free."""
+    if needed > available:
+        raise InsufficientResources(f"not enough space in {where} for {what}: needs {_size(needed)}, "
+                                    f"{_size(available)} free", hint=hint)

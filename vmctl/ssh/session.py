@@ -128,15 +128,20 @@ class SshSession:
         return self._execute((script,), shell_command(script, env_file), stdin, timeout, on_stdout, on_stderr,
                              check)
 
-    def put(self, local: Path, remote: str, *, recursive: bool = False) -> None:
-        """Copy a local file or tree to the guest, keeping permission bits (see :mod:`vmctl.ssh.transfer`)."""
+    def put(self, local: Path, remote: str, *, recursive: bool = False,
+            on_bytes: transfer.OnBytes | None = None) -> None:
+        """Copy a local file or tree to the guest, keeping permission bits (see :mod:`vmctl.ssh.transfer`);
+        ``on_bytes(path, done, size)`` hears each file's progress."""
         with self._translate(f"copying {local} to {remote}"):
-            transfer.put(self._sftp_client(), Path(local), remote, recursive=recursive)
+            transfer.put(self._sftp_client(), Path(local), remote, recursive=recursive,
+                         **({"on_bytes": on_bytes} if on_bytes else {}))
 
-    def get(self, remote: str, local: Path, *, recursive: bool = False) -> None:
+    def get(self, remote: str, local: Path, *, recursive: bool = False,
+            on_bytes: transfer.OnBytes | None = None) -> None:
         """Copy a file or tree from the guest, keeping permission bits."""
         with self._translate(f"copying {remote} from the guest"):
-            transfer.get(self._sftp_client(), remote, Path(local), recursive=recursive)
+            transfer.get(self._sftp_client(), remote, Path(local), recursive=recursive,
+                         **({"on_bytes": on_bytes} if on_bytes else {}))
 
     def interactive(self, argv: Sequence[str] | None = None) -> int:
         """A pty shell (or command) joined to this terminal; returns the remote exit status."""

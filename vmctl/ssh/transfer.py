@@ -19,22 +19,29 @@ import os
 import posixpath
 import stat
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from vmctl.errors import GuestError, InvalidInput, NotFound, OperationFailed, VmctlError
 
 log = logging.getLogger("vmctl.ssh.session")
 PERM_BITS = 0o777  # permission bits only: setuid/setgid/sticky are not carried over
+#: hears (the file's path on the sending side, bytes so far, the file's size) during each file
+OnBytes = Callable[[str, int, int], None]
 
 
-def put(sftp: Any, local: Path, remote: str, *, recursive: bool) -> None:
+def _quiet(_path: str, _done: int, _total: int) -> None:
+    pass
+
+
+def put(sftp: Any, local: Path, remote: str, *, recursive: bool, on_bytes: OnBytes = _quiet) -> None:
     """Copy a local file, or with ``recursive`` a directory tree, to ``remote``."""
     info = _local(lambda: local.stat(), local, "reading")
     if stat.S_ISDIR(info.st_mode):
         if not recursive:
             raise InvalidInput(f"{local} is a directory", hint="pass recursive=True to copy a tree")
         _remote_makedirs(sftp, posixpath.dirname(remote.rstrip("/")))
-        _put_tree(sftp, local, remote.rstrip("/") or "/")
+        _put_tree(sftp, local, remote.rstrip("/") or "/", on_bytes)
         return
     if not stat.S_ISREG(info.st_mode):
         raise InvalidInput(f"{local} is not a regular file or directory")
@@ -42,10 +49,10 @@ def put(sftp: Any, local: Path, remote: str, *, recursive: bool) -> None:
         remote = posixpath.join(remote, local.name)
     elif recursive:
         _remote_makedirs(sftp, posixpath.dirname(remote))
-    _put_file(sftp, local, remote, info.st_mode)
+    _put_file(sftp, local, remote, info.st_mode, on_bytes)
 
 
-def get(sftp: Any, remote: str, local: Path, *, recursive: bool) -> None:
+def get(sftp: Any, remote: str, local: Path, *, recursive: bool, on_bytes: OnBytes = _quiet) -> None:
     """Copy a remote file, or with ``recursive`` a directory tree, to ``local``."""
     info = _remote(lambda: sftp.stat(remote), remote, "reading")
     mode = info.st_mode or 0
@@ -53,7 +60,7 @@ def get(sftp: Any, remote: str, local: Path, *, recursive: bool) -> None:
         if not recursive:
             raise InvalidInput(f"{remote} on the guest is a directory", hint="pass recursive=True to copy a tree")
         _local(lambda: local.parent.mkdir(parents=True, exist_ok=True), local.parent, "creating")
-        _get_tree(sftp, remote, local)
+        _get_tree(sftp, remote, local, on_bytes)
         return
     if not stat.S_ISREG(mode):
         raise InvalidInput(f"{remote} on the guest is not a regular file or directory")
@@ -64,10 +71,10 @@ def get(sftp: Any, remote: str, local: Path, *, recursive: bool) -> None:
     elif not local.parent.is_dir():
         raise NotFound(f"local directory {local.parent} does not exist",
                        hint="create it first, or pass recursive=True to create it")
-    _get_file(sftp, remote, local, mode)
+    _get_file(sftp, remote, local, mode, on_bytes, info.st_size)
 
 
-def _put_tree(sftp: Any, root: Path, remote_root: str) -> None:
+def _put_tree(sftp: Any, root: Path, remote_root: str, on_bytes: OnBytes) -> None:
     dirs: list[tuple[str, int]] = []
     stack = [(root, remote_root)]
     while stack:
@@ -83,14 +90,14 @@ def _put_tree(sftp: Any, root: Path, remote_root: str) -> None:
                 stack.append((Path(entry.path), target))
             elif entry.is_file(follow_symlinks=False):
                 file_mode = _local(lambda: entry.stat(follow_symlinks=False).st_mode, Path(entry.path), "reading")
-                _put_file(sftp, Path(entry.path), target, file_mode)
+                _put_file(sftp, Path(entry.path), target, file_mode, on_bytes)
             else:
                 log.warning("skipped %s: not a regular file or directory", entry.path)
     for remote_dir, mode in reversed(dirs):  # deepest first, so a read-only dir is filled before it is locked
         _remote(lambda: sftp.chmod(remote_dir, mode & PERM_BITS), remote_dir, "setting the mode of")
 
 
-def _get_tree(sftp: Any, remote_root: str, root: Path) -> None:
+def _get_tree(sftp: Any, remote_root: str, root: Path, on_bytes: OnBytes) -> None:
     dirs: list[tuple[Path, int]] = []
     stack = [(remote_root, root, _remote(lambda: sftp.stat(remote_root), remote_root, "reading").st_mode)]
     while stack:
@@ -107,17 +114,19 @@ def _get_tree(sftp: Any, remote_root: str, root: Path) -> None:
             if stat.S_ISDIR(entry_mode):
                 stack.append((source, target, entry_mode))
             elif stat.S_ISREG(entry_mode):
-                _get_file(sftp, source, target, entry_mode)
+                _get_file(sftp, source, target, entry_mode, on_bytes, attr.st_size)
             else:
                 log.warning("skipped %s on the guest: not a regular file or directory", source)
     for local_dir, mode in reversed(dirs):
         _local(lambda: os.chmod(local_dir, mode & PERM_BITS), local_dir, "setting the mode of")
 
 
-def _put_file(sftp: Any, local: Path, remote: str, mode: int) -> None:
+def _put_file(sftp: Any, local: Path, remote: str, mode: int, on_bytes: OnBytes) -> None:
     with _local(lambda: local.open("rb"), local, "reading") as source:
+        size = _local(lambda: os.fstat(source.fileno()).st_size, local, "reading")
         try:
-            sftp.putfo(source, remote, confirm=True)
+            sftp.putfo(source, remote, file_size=size, callback=lambda done, _all: on_bytes(str(local), done, size),
+                       confirm=True)
         except FileNotFoundError:
             raise NotFound(f"remote directory {posixpath.dirname(remote) or '.'} does not exist on the guest",
                            hint="create it first, or pass recursive=True to create it") from None
@@ -126,11 +135,12 @@ def _put_file(sftp: Any, local: Path, remote: str, mode: int) -> None:
     _remote(lambda: sftp.chmod(remote, mode & PERM_BITS), remote, "setting the mode of")
 
 
-def _get_file(sftp: Any, remote: str, local: Path, mode: int) -> None:
+def _get_file(sftp: Any, remote: str, local: Path, mode: int, on_bytes: OnBytes, size: int | None) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     fd = _local(lambda: os.open(local, flags, 0o600), local, "writing")
     with os.fdopen(fd, "wb") as target:
-        _remote(lambda: sftp.getfo(remote, target), remote, "reading")
+        _remote(lambda: sftp.getfo(remote, target, callback=lambda done, _all: on_bytes(remote, done, size or 0)),
+                remote, "reading")
         _local(lambda: os.fchmod(target.fileno(), mode & PERM_BITS), local, "setting the mode of")
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import libvirt
 
 from vmctl.errors import Conflict, NotFound
+from vmctl.progress import CountingReader
 from vmctl.libvirtxml.storage import VolumeFacts, dir_pool_xml, parse_volume, pool_path
 from vmctl.virt.errors import libvirt_errors, lookup, translate
 from vmctl.virt.host import Host
@@ -120,16 +122,19 @@ class Pool:
         with libvirt_errors(f"resize volume {name}"):
             vol.resize(capacity, 0)
 
-    def upload(self, name: str, source: Path | bytes, offset: int = 0) -> None:
+    def upload(self, name: str, source: Path | bytes, offset: int = 0,
+               on_bytes: Callable[[int], None] | None = None) -> None:
         """Copy a local file (or bytes) into an existing volume through a libvirt stream,
-        at ``offset`` (bytes outside what is written stay as they were)."""
+        at ``offset`` (bytes outside what is written stay as they were); ``on_bytes`` hears
+        how many bytes were read so far."""
         vol = self._lookup(name)
         stream = vol.connect().newStream(0)
         length = len(source) if isinstance(source, bytes) else 0
         with libvirt_errors(f"upload into volume {name}"), _reader(source) as fh:
+            reader = CountingReader(fh, on_bytes) if on_bytes is not None else fh
             try:
                 vol.upload(stream, offset, length, 0)
-                stream.sendAll(lambda _s, nbytes, f: f.read(nbytes), fh)
+                stream.sendAll(lambda _s, nbytes, f: f.read(nbytes), reader)
                 stream.finish()
             except BaseException:
                 _abort(stream)

@@ -20,7 +20,7 @@ class Recorder:
         self.calls: list[tuple[str, tuple, dict]] = []
 
     def _record(self, verb: str, *args, **kwargs) -> None:
-        kwargs = {k: v for k, v in kwargs.items() if k not in ("out", "err", "on_event", "say", "write")}
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("out", "err", "on_event", "say", "write", "progress")}
         self.calls.append((verb, args, kwargs))
 
     def exec(self, name, argv, **kw) -> int:

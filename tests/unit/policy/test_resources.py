@@ -20,3 +20,46 @@ def test_what_does_not_fit_is_refused_with_the_numbers(memory, vcpus, words):
         check_fits(memory_mib=memory, vcpus=vcpus, **HOST)
     assert all(w in info.value.message for w in words), info.value.message
     assert info.value.hint
+
+
+def test_space_refused_with_both_numbers():
+    from vmctl.policy.resources import check_space
+
+    check_space(needed=10 << 20, available=10 << 20, where="pool p", what="x", hint="h")  # exactly fits
+    with pytest.raises(InsufficientResources) as caught:
+        check_space(needed=(3 << 30) + (1 << 29), available=700 << 20, where="pool vmctl",
+                    what="a full clone of web1", hint="free space in the pool")
+    assert caught.value.message == ("not enough space in pool vmctl for a full clone of web1: needs 3.5 GiB, "
+                                    "700.0 MiB free")
+    assert caught.value.hint == "free space in the pool"
+    with pytest.raises(InsufficientResources, match="needs 2.0 KiB, 512 B free"):
+        check_space(needed=2048, available=512, where="/mnt", what="a backup", hint="h")
+
+
+class FakePool:
+    name, free = "vmctl", 0
+
+    def refresh(self) -> None:
+        pass
+
+    def available(self) -> int:
+        return self.free
+
+
+@pytest.mark.parametrize("running, full, needed", [
+    (False, False, 2 * 5),          # linked, shut off: SRC's own layers
+    (False, True, 2 * 100),         # full: each disk flattened
+    (True, False, 2 * 100 + 2 * 5),  # running: staged whole first, then the layers
+    (True, True, 2 * 100 * 2),
+])
+def test_clone_needs_what_it_will_write(monkeypatch, running, full, needed):
+    from vmctl.ops import clone
+
+    monkeypatch.setattr(clone.qemuimg, "measure", lambda path: 100)
+    monkeypatch.setattr(clone.qemuimg, "allocated", lambda path: 5)
+    pool = FakePool()
+    pool.free = needed
+    clone._check_space(pool, "web1", {"vda": "/p/a", "vdb": "/p/b"}, running=running, full=full)
+    pool.free = needed - 1
+    with pytest.raises(InsufficientResources, match=f"needs {needed} B, {needed - 1} B free"):
+        clone._check_space(pool, "web1", {"vda": "/p/a", "vdb": "/p/b"}, running=running, full=full)

@@ -8,7 +8,8 @@ import typer
 
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
-from vmctl.cli.output import emit_json, line, note
+from vmctl.cli.output import json_line, line
+from vmctl.cli.progress import ProgressView
 from vmctl.cli.state import api
 from vmctl.cli.views import show_vm
 
@@ -22,9 +23,10 @@ def backup(name: str = typer.Argument(..., help="VM name.", autocompletion=compl
     """Write a self-contained copy of a VM (disks flattened, definition, metadata, a
     manifest with checksums); a running VM keeps running. Refused for a VM that has not
     finished its first boot (its seed still holds its private host key)."""
-    result = api().backup(name, dest, progress=None if json_out else note)
+    with ProgressView(json_out) as progress:
+        result = api().backup(name, dest, progress=progress)
     if json_out:
-        emit_json(result.to_dict())
+        json_line(result.to_dict())
     else:
         size = sum(result.files.values())
         line(f"backed up {name} to {result.path}: {len(result.files)} files, {size >> 20} MiB "
@@ -40,5 +42,6 @@ def restore(src: Path = typer.Argument(..., help="A directory vmctl backup made.
     backup writes, a file is a symlink or does not match the manifest, or its definition
     would hand the VM part of this host (extra host disks, QEMU arguments, shared
     directories, host devices or files)."""
-    vm = api().restore(src, name=name, progress=None if json_out else note)
-    show_vm(vm, json_out)
+    with ProgressView(json_out) as progress:
+        vm = api().restore(src, name=name, progress=progress)
+    show_vm(vm, json_out, lines=True)

@@ -12,7 +12,8 @@ import typer
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
 from vmctl.cli.guestargs import ExecCommand, ShellCommand, guest_argv
-from vmctl.cli.output import emit_json, line, note, write_bytes
+from vmctl.cli.output import emit_json, json_line, line, note, write_bytes
+from vmctl.cli.progress import ProgressView
 from vmctl.cli.state import api, state
 from vmctl.errors import GUEST_COMMAND_FAILURE_EXIT, InvalidInput
 
@@ -168,9 +169,13 @@ def ssh_config(names: list[str] = typer.Argument(None, metavar="[NAME...]", auto
 def cp(src: str = typer.Argument(..., help="Source: a local path or NAME:/path."),
        dest: str = typer.Argument(..., help="Destination: a local path or NAME:/path."),
        recursive: bool = typer.Option(False, "--recursive", "-r", help="Copy directories."),
-       insecure: bool = INSECURE) -> None:
-    """Copy files between host and guest over SFTP, keeping modes."""
-    api().copy(src, dest, recursive=recursive, insecure=insecure)
+       insecure: bool = INSECURE, json_out: bool = opt.JSON) -> None:
+    """Copy files between host and guest over SFTP, keeping modes. On a terminal, a
+    progress bar per file; --json: progress as JSON lines, then the result."""
+    with ProgressView(json_out) as progress:
+        vm = api().copy(src, dest, recursive=recursive, insecure=insecure, progress=progress)
+    if json_out:
+        json_line({"vm": vm, "src": src, "dest": dest})
 
 
 @app.command("provision")

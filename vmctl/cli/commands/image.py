@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from vmctl.cli import options as opt
-from vmctl.cli.state import api, state
-from vmctl.cli.output import emit_json, line, note, table
+from vmctl.cli.progress import ProgressView
+from vmctl.cli.state import api
+from vmctl.cli.output import emit_json, json_line, line, table
 from vmctl.errors import InvalidInput
 from vmctl.api import format_size
 
@@ -35,9 +36,10 @@ def import_(
     json_out: bool = opt.JSON,
 ) -> None:
     """Import an image file as a read-only base (refused if it has a backing or data file)."""
-    image = api().import_image(file, name=name, fmt=fmt, default_user=user)
+    with ProgressView(json_out) as progress:
+        image = api().import_image(file, name=name, fmt=fmt, default_user=user, progress=progress)
     if json_out:
-        emit_json(image.to_dict())
+        json_line(image.to_dict())
     else:
         line(f"imported {image.name} ({image.format}, {format_size(image.virtual_size)}) at {image.path}")
 
@@ -58,18 +60,12 @@ def build(recipe: str = typer.Argument(..., help="'tiny' (the embedded guest, di
           json_out: bool = opt.JSON) -> None:
     """Build the embedded guest from Debian packages (cached; redone when its recipe changes).
     With --json: one JSON line per step as it happens, then the image."""
-    import json
-
     if recipe not in ("tiny", "tinydisk"):
         raise InvalidInput(f"unknown image recipe {recipe!r}", hint="vmctl can build 'tiny' and 'tinydisk'")
-    state().json_lines = json_out
-
-    def progress(text: str) -> None:
-        line(json.dumps({"event": "progress", "message": text}, separators=(",", ":")))
-
     builder = api().build_tiny if recipe == "tiny" else api().build_tinydisk
-    image, changed = builder(progress=progress if json_out else note)
+    with ProgressView(json_out) as progress:
+        image, changed = builder(progress=progress)
     if json_out:
-        line(json.dumps({**image.to_dict(), "changed": changed}, separators=(",", ":"), default=str))
+        json_line({**image.to_dict(), "changed": changed})
     else:
         line(f"image {image.name} {'built' if changed else 'up to date'} (recipe {image.recipe_id})")

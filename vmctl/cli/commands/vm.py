@@ -11,9 +11,11 @@ from vmctl.api import parse_labels
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
 from vmctl.cli.output import emit_json, line, note, write_bytes
+from vmctl.cli.progress import ProgressView
 from vmctl.cli.state import api, remember_quiet
 from vmctl.cli.views import show_vm, show_vms
 from vmctl.errors import InvalidInput
+from vmctl.progress import Step
 
 app = typer.Typer()
 VM = typer.Argument(..., help="VM name.", autocompletion=complete_vm)
@@ -43,15 +45,17 @@ def create(
     if provision is not None:
         api().check_plan(provision)  # a bad plan is refused before anything is made
         wants, wait = True, "ssh"
-    vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
-                      nested=nested, user=user, start=not no_start, wait_boot=wants, wait_ssh=wait == "ssh",
-                      timeout=timeout, ssh_key=ssh_key, user_data=user_data, insecure=insecure,
-                      network=network, internet=internet, drop_unusable=drop_unusable, labels=labels)
+    with ProgressView(json_out) as progress:
+        vm = api().create(name, template=template, image=image, cpus=cpus, memory=memory, disk=disk, accel=accel,
+                          nested=nested, user=user, start=not no_start, wait_boot=wants, wait_ssh=wait == "ssh",
+                          timeout=timeout, ssh_key=ssh_key, user_data=user_data, insecure=insecure,
+                          network=network, internet=internet, drop_unusable=drop_unusable, labels=labels,
+                          progress=progress)
     if provision is not None:
         result = api().provision(name, provision, insecure=insecure)
         if not json_out:
             line(f"provisioned: {len(result.ran)} step(s) ran")
-    show_vm(vm, json_out)
+    show_vm(vm, json_out, lines=True)
 
 
 def create_labels_from_environment() -> dict[str, str]:
@@ -88,11 +92,13 @@ def info(name: str = VM, json_out: bool = opt.JSON) -> None:
 def start(name: str = VM, wait: str = opt.WAIT, timeout: float = opt.TIMEOUT,
           json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
     """Start a VM (with --wait: until it booted, or SSH answers)."""
-    vm = api().start(name, wait_boot=wait != "none", timeout=timeout)
-    if wait == "ssh":
-        api().wait(name, until="ssh", timeout=timeout)
-        vm = api().info(name)
-    show_vm(vm, json_out, quiet)
+    with ProgressView(json_out) as progress:
+        vm = api().start(name, wait_boot=wait != "none", timeout=timeout, progress=progress)
+        if wait == "ssh":
+            api().wait(name, until="ssh", timeout=timeout,
+                       on_stage=lambda stage, seconds: progress(Step(f"{stage} ({seconds:.1f} s)")))
+            vm = api().info(name)
+    show_vm(vm, json_out, quiet, lines=True)
 
 
 @app.command("stop")
