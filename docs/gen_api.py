@@ -280,6 +280,10 @@ def render() -> str:
     others = [cls for cls in types if not dataclasses.is_dataclass(cls)]
     if others:
         out += ["### Other returned objects", "", *[_summary(cls) for cls in others], ""]
+    from vmctl.progress import Step
+
+    out += ["## What progress callbacks get", "",
+            "`progress=` takes any callable of one `Step` (`vmctl.progress.Report`).", "", render_dataclass(Step)]
     helpers = [getattr(api, name) for name in api.__all__ if inspect.isfunction(getattr(api, name))]
     out += ["## Helpers in vmctl.api", ""]
     for function in helpers:
