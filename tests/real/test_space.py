@@ -117,4 +117,4 @@ def test_start_of_a_vm_larger_than_the_host_is_refused(api, tiny, vm_name):
     error = result(proc.stdout)["error"]
     assert proc.returncode == 6, proc.stdout
     assert re.search(r"asks for 1024\.0 GiB of memory; the host has \d+\.\d GiB in all", error["message"]), error
-    assert api.info(vm_name).state == "shut off"
+    assert api.info(vm_name).state == "shut-off"

@@ -79,12 +79,11 @@ def note(text: str) -> None:
 
 
 def report_error(error: dict[str, object], wants_json: bool, *, one_line: bool = False) -> None:
-    """An error as ``{"error": {...}}`` on stdout (--json; on one line for commands that
-    write JSON lines), else ``error:`` and ``hint:`` on stderr."""
-    if wants_json and one_line:
+    """An error as ``{"error": {...}}`` on stdout, always on one line (--json: a script reads
+    it whole or, after a command's JSON lines, as the last line), else ``error:`` and
+    ``hint:`` on stderr. (``one_line`` is kept for callers; every JSON error is one line.)"""
+    if wants_json:
         _write(json.dumps({"error": error}, default=str, separators=(",", ":")) + "\n")
-    elif wants_json:
-        emit_json({"error": error})
     else:  # (never silenced by -q)
         text = f"error: {error['message']}\n" + (f"hint: {error['hint']}\n" if error.get("hint") else "")
         try:

@@ -42,3 +42,6 @@ def push_backup(dom: Domain, xml: str, *, timeout: float, progress: Callable[[in
     if done.get("type") != libvirt.VIR_DOMAIN_JOB_COMPLETED:
         raise OperationFailed(f"the backup of {dom.name} failed: {done.get('errmsg', 'no reason given')}",
                               hint="see libvirtd's log; the partial copy was removed")
+    if progress:  # the last sample: a short job can end before the first one
+        total = int(done.get("disk_total", 0))
+        progress(int(done.get("disk_processed", total)), total)
