@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 VMCTL = [sys.executable, "-m", "vmctl"]
 
@@ -90,12 +91,27 @@ def test_set_changes_the_size_from_the_next_start_and_says_what_is_live(api, tin
     out: list[bytes] = []
     api.exec(vm_name, ["nproc"], out=out.append)
     assert b"".join(out).strip() == b"2"
-    # running, no balloon and no hot-pluggable vCPUs in this template: next start only, and why
+    def guest_mem_kib() -> int:
+        out.clear()
+        api.exec(vm_name, ["sh", "-c", "grep MemTotal /proc/meminfo"], out=out.append)
+        return int(b"".join(out).split()[1])
+    before = guest_mem_kib()
+    # running: memory through the balloon, at once, up to the started guest's maximum; no
+    # hot-pluggable vCPUs in this template: next start only, and why
     proc = vmctl("set", vm_name, "--memory", "512M", "--cpus", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     changes = {c["setting"]: c for c in json.loads(proc.stdout)["changes"]}
-    assert not changes["memory_mib"]["live"] and "balloon" in changes["memory_mib"]["note"]
+    assert changes["memory_mib"]["live"] and changes["memory_mib"]["note"] == ""
     assert not changes["cpus"]["live"] and changes["cpus"]["note"].startswith("from the next start")
+    for _ in range(50):  # bounded: the guest's balloon driver inflates within a few seconds
+        if guest_mem_kib() <= before - (200 << 10):
+            break
+        time.sleep(0.2)
+    assert guest_mem_kib() <= before - (200 << 10)  # the guest gave 256 MiB back
+    proc = vmctl("set", vm_name, "--memory", "1G", "--json")  # above what it started with
+    changes = {c["setting"]: c for c in json.loads(proc.stdout)["changes"]}
+    assert not changes["memory_mib"]["live"] and "maximum is 768 MiB" in changes["memory_mib"]["note"]
+    assert vmctl("set", vm_name, "--memory", "512M").returncode == 0
     api.stop(vm_name, force=True)
     assert (api.info(vm_name).vcpus, api.info(vm_name).memory_mib) == (1, 512)
     assert vmctl("set", vm_name).returncode == 3                       # nothing to set

@@ -25,7 +25,7 @@ PACKAGES: tuple[str, ...] = (
 # so that every module comes after the ones it depends on.
 MODULES: tuple[str, ...] = (
     "virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev",
-    "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk", "virtio_rng",
+    "virtio_pci", "failover", "net_failover", "virtio_net", "virtio_blk", "virtio_rng", "virtio_balloon",
     "crc16", "mbcache", "jbd2", "crc32c_generic", "ext4",
     "scsi_common", "scsi_mod", "libata", "ata_piix", "cdrom", "sr_mod", "isofs",
     "button", "evdev",
