@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from vmctl.cli.app import run
-from vmctl.errors import HostKeyMismatch, Timeout
+from vmctl.errors import GuestError, HostKeyMismatch, Timeout
 
 
 @pytest.fixture
@@ -34,6 +34,17 @@ def test_exit_codes_and_streams(api, ready_vm):
     status, out, _ = capture(api, ready_vm, ["sh", "-c", "echo $GREETING; cat"], env={"GREETING": "hi there"},
                              stdin=b"from stdin\n")
     assert (status, out) == (0, b"hi there\nfrom stdin\n")
+
+
+def test_exec_output_returns_what_the_command_did(api, ready_vm):
+    result = api.exec_output(ready_vm, ["sh", "-c", "echo to-out; echo to-err >&2; exit 3"])
+    assert (result.exit_status, result.stdout, result.stderr) == (3, b"to-out\n", b"to-err\n")
+    assert result.argv == ("sh", "-c", "echo to-out; echo to-err >&2; exit 3") and result.duration > 0
+    ok = api.exec_output(ready_vm, ["sh", "-c", 'printf "%s" "$K"; cat'], env={"K": "v w"}, stdin=b"in", check=True)
+    assert (ok.exit_status, ok.stdout) == (0, b"v win")
+    with pytest.raises(GuestError) as failed:
+        api.exec_output(ready_vm, ["sh", "-c", "echo why-it-failed; exit 4"], check=True)
+    assert "exited with status 4" in failed.value.message and "why-it-failed" in failed.value.hint
 
 
 def test_arguments_arrive_literally(api, ready_vm, tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from vmctl.ops.fanout import FanOutSummary
     from vmctl.provision.runner import ProvisionResult
     from vmctl.ops.sshconfig import SshConfig
+    from vmctl.ssh.runner import CommandResult
     from vmctl.ssh.session import SshSession
     from vmctl.progress import Report
 
@@ -61,6 +62,20 @@ class GuestApi:
 
         return exec_one(self.guest(insecure=insecure), name, argv, env=env, timeout=timeout, stdin=stdin,
                         out=out, err=err).exit_status
+
+    def exec_output(self, name: str, argv: list[str], *, env: Mapping[str, str] | None = None,
+                    timeout: float | None = None, stdin: "bytes | BinaryIO | None" = None, insecure: bool = False,
+                    check: bool = False) -> "CommandResult":
+        """Run a command in the guest and return what it did, rather than streaming it: exit
+        status, stdout and stderr (bytes), duration. With ``check``, a non-zero exit status
+        raises ``CommandFailed`` (a ``GuestError``) whose hint holds the output's last lines."""
+        from vmctl.ops.guest import exec_one
+        from vmctl.ssh.runner import CommandFailed
+
+        result = exec_one(self.guest(insecure=insecure), name, argv, env=env, timeout=timeout, stdin=stdin)
+        if check and result.exit_status != 0:
+            raise CommandFailed(result)
+        return result
 
     def exec_many(self, names: list[str], argv: list[str], *, write: LineWriter, env=None,
                   timeout: float | None = None, stdin: "bytes | BinaryIO | None" = None, parallel: int = 4,
