@@ -130,7 +130,7 @@ def test_cli_json_on_test_driver(uri, capsys):
     assert capsys.readouterr().out.strip() == "[]"
     assert run(["-c", uri, "info", "ghost", "--json"]) == 4
     out = capsys.readouterr().out
-    assert '"code": "not-found"' in out and '"hint"' in out
+    assert '"code":"not-found"' in out and '"hint"' in out  # (one line: every JSON error is)
 
 
 def test_cli_host_info_json(uri, capsys):

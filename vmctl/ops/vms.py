@@ -21,7 +21,7 @@ from vmctl.spec.volumes import image_of_base_stem
 from vmctl.spec.uris import display_uri
 from vmctl.virt import domains
 from vmctl.virt.domains import ConsoleStream, Domain, DomainRecord
-from vmctl.virt.host import memory_mib
+from vmctl.virt.host import memory_mib_if_known
 from vmctl.virt.storage import volume_by_path
 
 if TYPE_CHECKING:
@@ -135,7 +135,8 @@ class Vms:
         if dom.is_active():
             raise_state(dom.name, "running", "start")
         facts = parse_domain(dom.xml())
-        available, total = memory_mib(self.host)  # refused with the numbers, not a QEMU error
+        known = memory_mib_if_known(self.host)  # refused with the numbers, not a QEMU error
+        available, total = known if known is not None else (self.host.facts().memory_mib,) * 2
         check_fits(memory_mib=facts.memory_mib, vcpus=facts.vcpus, available_mib=available,
                    total_mib=total or self.host.facts().memory_mib, host_cpus=self.host.facts().cpus, what=dom.name)
         if facts.meta.ssh_port and self.host.is_local and not port_is_free(facts.meta.ssh_port):

@@ -132,6 +132,16 @@ def memory_mib(host: Host) -> tuple[int, int]:
     return available // 1024, int(stats.get("total", 0)) // 1024
 
 
+def memory_mib_if_known(host: Host) -> tuple[int, int] | None:
+    """:func:`memory_mib`, or None from a driver without node memory statistics (test:///)."""
+    try:
+        host.conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            return None
+    return memory_mib(host)
+
+
 def capabilities_xml(host: Host) -> str:
     with libvirt_errors("read host capabilities"):
         return host.conn.getCapabilities()
