@@ -31,3 +31,11 @@ def test_host_check_tries_kvm_states_tcg_and_measures_the_speed(api, tiny, tmp_p
     assert saved["tcg"]["slowdown"] == report["slowdown"]
     human = subprocess.run([*VMCTL, "host", "check"], capture_output=True, text=True, timeout=600, env=env)
     assert human.returncode == 0 and "WARN  kvm" in human.stdout and "fix:" in human.stdout
+
+
+def test_host_cpus_compare_through_libvirt(api):
+    """The host-passthrough pre-flight of a migration asks the destination's libvirt to
+    compare the source host's CPU (from its capabilities): a host against itself is identical."""
+    from vmctl.virt.migrate import compare_host_cpus
+
+    assert compare_host_cpus(api.host, api.host) == ("identical", "the destination's CPU is identical")

@@ -36,3 +36,10 @@ def host_files(xml: str) -> list[str]:
     files = [s.get("file") or "" for s in root.iterfind("devices/disk/source")]
     files += [root.findtext(tag, "") for tag in ("os/kernel", "os/initrd")]
     return [f for f in files if f]
+
+
+def host_cpu_xml(capabilities: str) -> str | None:
+    """The host's own ``<cpu>`` from libvirt's capabilities (model, vendor, features), as
+    ``virConnectCompareCPU`` takes it; None when the capabilities name none."""
+    cpu = parse_untrusted(capabilities, source="host capabilities").find("host/cpu")
+    return to_string(cpu) if cpu is not None and cpu.find("model") is not None else None

@@ -136,7 +136,7 @@ def _preflight(checks: Checks, src: Host, src_pool: Pool, dest: Host, req: Migra
                                      hint="delete or rename it there, or keep the VM here; nothing was changed"))
     checks.ok("name", f"{req.name} is free on the destination")
     # 4. CPU, 5. memory
-    _check_cpu(checks, dom, dest)
+    _check_cpu(checks, dom, src, dest)
     if live and facts.free_memory_mib < info.memory_mib:
         checks.fail("memory", InsufficientResources(
             f"the destination has {facts.free_memory_mib} MiB free, the guest needs {info.memory_mib} MiB",
@@ -174,8 +174,18 @@ def _preflight(checks: Checks, src: Host, src_pool: Pool, dest: Host, req: Migra
                          checks.results, src_uuid, dest_uuid)
 
 
-def _check_cpu(checks: Checks, dom: Domain, dest: Host) -> None:
+def _check_cpu(checks: Checks, dom: Domain, src: Host, dest: Host) -> None:
     cpu = cpu_facts(dom.xml(inactive=True))
+    if cpu.mode == "host-passthrough":  # the guest sees the source host's CPU itself: no model to compare
+        verdict, detail = vmig.compare_host_cpus(src, dest)
+        if verdict in ("incompatible", "unknown"):
+            checks.fail("cpu", MigrationFailed(
+                f"the guest sees its host's CPU as it is (host-passthrough) and {detail}",
+                hint="migrate it between hosts with the same CPU (libvirt supports host-passthrough migration "
+                "between identical hosts only), or give it a named CPU model; nothing was changed"))
+        note = "" if verdict == "identical" else " (it gains features: libvirt supports this between identical hosts)"
+        checks.ok("cpu", f"host-passthrough CPU: {detail}{note} ({cpu.domain_type})")
+        return
     if cpu.xml is None:
         checks.ok("cpu", f"the hypervisor's default CPU ({cpu.domain_type})")
         return

@@ -81,6 +81,25 @@ def compare_cpu(host: Host, cpu_xml: str, *, arch: str, machine: str, domain_typ
     return result != libvirt.VIR_CPU_COMPARE_INCOMPATIBLE, names.get(result, "incompatible")
 
 
+def compare_host_cpus(src: Host, dest: Host) -> tuple[str, str]:
+    """How ``dest``'s CPU compares with ``src``'s, for a guest that sees the host's CPU as
+    it is (host-passthrough): ('identical' | 'superset' | 'incompatible' | 'unknown', detail)."""
+    from vmctl.libvirtxml.migration import host_cpu_xml
+
+    cpu = host_cpu_xml(capabilities_xml(src))
+    if cpu is None:
+        return "unknown", "the source's libvirt names no host CPU model"
+    try:
+        result = dest.conn.compareCPU(cpu, libvirt.VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_CPU_INCOMPATIBLE:
+            return "incompatible", (exc.get_error_message() or "incompatible").strip()
+        with libvirt_errors("compare the hosts' CPUs"):
+            raise
+    names = {libvirt.VIR_CPU_COMPARE_IDENTICAL: "identical", libvirt.VIR_CPU_COMPARE_SUPERSET: "superset"}
+    return names.get(result, "incompatible"), "the destination's CPU is " + names.get(result, "incompatible")
+
+
 def job_stats(dom: Domain) -> JobStats | None:
     """The running job's statistics; None when libvirt cannot say right now (busy)."""
     try:
