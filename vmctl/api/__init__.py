@@ -25,6 +25,7 @@ from vmctl.api.disks import DiskApi
 from vmctl.api.guests import GuestApi
 from vmctl.api.runs import RunApi
 from vmctl.api.snapshots import SnapshotApi
+from vmctl.api.stacks import StackApi, load_stack
 from vmctl.errors import InvalidInput
 from vmctl.ops.pool import DEFAULT_POOL, PoolRef
 from vmctl.ops.vms import VmInfo, Vms
@@ -49,7 +50,7 @@ from vmctl.signals import handle_termination_signals
 from vmctl.spec.uris import display_uri
 
 __all__ = ["Vmctl", "VmInfo", "display_uri", "format_size", "format_summary", "handle_termination_signals",
-           "parse_labels"]
+           "load_stack", "parse_labels"]
 
 
 
@@ -90,7 +91,7 @@ def _disk_bytes(value: str | int | None) -> int | None:
     return parse_size(value, default_unit="GiB", what="disk size")
 
 
-class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi):
+class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
     """Operations on one libvirt host and vmctl's storage pool there.
 
     ``labels`` are put on every VM this object's :meth:`create` makes (a

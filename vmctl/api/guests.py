@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, BinaryIO
 if TYPE_CHECKING:
     from vmctl.guest.access import GuestAccess
     from vmctl.ops.fanout import FanOutSummary
+    from vmctl.provision.plan import ProvisionPlan
     from vmctl.provision.runner import ProvisionResult
     from vmctl.ops.sshconfig import SshConfig
     from vmctl.ssh.runner import CommandResult
@@ -111,12 +112,15 @@ class GuestApi:
 
         load_plan(Path(plan))
 
-    def provision(self, name: str, plan: str | Path, *, insecure: bool = False, on_event=None, out=None,
-                  err=None) -> "ProvisionResult":
-        """Run a provisioning plan's steps in the guest (resumable: completed steps are skipped)."""
+    def provision(self, name: str, plan: "str | Path | ProvisionPlan", *, insecure: bool = False, on_event=None,
+                  out=None, err=None) -> "ProvisionResult":
+        """Run a provisioning plan's steps in the guest (resumable: completed steps are
+        skipped); ``plan`` is a plan file or a parsed ``ProvisionPlan`` (see plan_from_data)."""
         from vmctl.ops.guest import provision_one
+        from vmctl.provision.plan import ProvisionPlan
 
-        return provision_one(self.guest(insecure=insecure), self.vms, name, Path(plan), on_event=on_event,
+        return provision_one(self.guest(insecure=insecure), self.vms, name,
+                             plan if isinstance(plan, ProvisionPlan) else Path(plan), on_event=on_event,
                              out=out, err=err)
 
     def provision_many(self, names: list[str], plan: str | Path, *, write: LineWriter, parallel: int = 4,

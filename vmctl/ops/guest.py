@@ -16,6 +16,7 @@ from vmctl.progress import Report, Step, reporter
 from vmctl.spec.names import NAME_RE
 
 if TYPE_CHECKING:
+    from vmctl.provision.plan import ProvisionPlan
     from vmctl.provision.runner import ProvisionEvent, ProvisionResult
     from vmctl.ssh.session import CommandResult, SshSession
 
@@ -145,14 +146,14 @@ def listening_ports(proc_net_tcp: str) -> set[int]:
     return ports
 
 
-def provision_one(access: GuestAccess, vms: Vms, name: str, plan_path: Path, *,
+def provision_one(access: GuestAccess, vms: Vms, name: str, plan_path: "Path | ProvisionPlan", *,
                   on_event: Callable[["ProvisionEvent"], None] | None = None,
                   out: Writer | None = None, err: Writer | None = None) -> "ProvisionResult":
-    from vmctl.provision.plan import load_plan
+    from vmctl.provision.plan import ProvisionPlan, load_plan
     from vmctl.provision.runner import run_plan
     from vmctl.provision.state import MetadataState
 
-    plan = load_plan(plan_path)
+    plan = plan_path if isinstance(plan_path, ProvisionPlan) else load_plan(plan_path)
     guest = SessionGuest(access, vms, name)
     state = MetadataState(lambda: vms.info_meta(name).provisioned,
                           lambda done: vms.update_meta(name, provisioned=done))

@@ -108,6 +108,12 @@ def load_plan(path: Path) -> ProvisionPlan:
     """Read, parse and validate a plan file. Raises InvalidInput or NotFound."""
     path = Path(path)
     data = _parse_yaml(_read_limited(path, "provisioning plan"), path)
+    return plan_from_data(data, path, path.absolute().parent.resolve())
+
+
+def plan_from_data(data: Any, path: Path, base: Path) -> ProvisionPlan:
+    """A plan given as data (``{"steps": [...]}``, as a plan file holds it; a stack file's
+    inline steps), named ``path`` in messages, its local paths relative to ``base``."""
     if not isinstance(data, dict):
         raise InvalidInput(f"{path}: the plan must be a mapping with 'steps'", "see the file format in the docs")
     unknown = sorted(str(k) for k in data if k not in ("env", "steps"))
@@ -117,7 +123,6 @@ def load_plan(path: Path) -> ProvisionPlan:
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         raise InvalidInput(f"{path}: 'steps' must be a non-empty list", "add at least one step")
-    base = path.absolute().parent.resolve()
     steps = tuple(_step(i, raw, base_env, base) for i, raw in enumerate(steps_raw, start=1))
     seen: dict[str, int] = {}
     for step in steps:

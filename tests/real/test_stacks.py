@@ -1,0 +1,135 @@
+"""Stacks on the real tiny guest (issue 16, items 2 and 7, on one host): a stack of two
+web replicas and a client that depends on them (inline provisioning, a readiness file,
+a port forward) brought up, re-applied with no change, changed (a replica added),
+killed half-way and re-applied, listed, and torn down with nothing left; bad stack
+files are refused before anything is made. Entry names start with the test's
+journaled name, so the harness knows every VM the stack makes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vmctl.testing.ndjson import split
+
+VMCTL = [sys.executable, "-m", "vmctl"]
+
+
+def vmctl(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*VMCTL, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def stack_file(tmp_path: Path, prefix: str, replicas: int) -> Path:
+    path = tmp_path / "stack.yaml"
+    path.write_text(f"""\
+version: 1
+name: {prefix}
+vms:
+  {prefix}-web:
+    count: {replicas}
+    memory: 256M
+    provision:
+      - run: "echo served-by-$(hostname) > /root/index"
+  {prefix}-client:
+    depends_on: [{prefix}-web]
+    ports: ["${{CLIENT_PORT}}:80"]
+    provision:
+      - run: "touch /root/ready"
+    ready:
+      file: /root/ready
+      timeout: 60
+""")
+    return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_up_again_change_kill_and_down(api, tiny, vm_name, leftovers, tmp_path, monkeypatch):
+    before = leftovers()
+    monkeypatch.setenv("CLIENT_PORT", str(free_port()))
+    web, client = f"{vm_name}-web", f"{vm_name}-client"
+    path = stack_file(tmp_path, vm_name, 2)
+    try:
+        plan = vmctl("up", "-f", str(path), "--dry-run", "--json")
+        events, result = split(plan.stdout)
+        assert plan.returncode == 0, plan.stderr
+        assert [(e["vm"], e["action"], e["layer"]) for e in events] == [
+            (f"{web}-1", "create", 0), (f"{web}-2", "create", 0), (client, "create", 1)]
+        assert result["result"]["dry_run"] and leftovers() == before  # a dry run makes nothing
+
+        done = vmctl("up", "-f", str(path), "--json")
+        assert done.returncode == 0, done.stderr
+        events, result = split(done.stdout)
+        assert result["result"]["done"] == {f"{web}-1": "created", f"{web}-2": "created", client: "created"}
+        ready = [e["vm"] for e in events if e["event"] == "ready"]
+        assert ready.index(client) > max(ready.index(f"{web}-1"), ready.index(f"{web}-2"))  # after its dependency
+        for name in (f"{web}-1", f"{web}-2"):
+            assert api.exec_output(name, ["cat", "/root/index"]).stdout == f"served-by-{name}\n".encode()
+        assert api.exec_output(client, ["test", "-e", "/root/ready"]).exit_status == 0
+        ports = {(f.forward.host_port, f.forward.guest_port) for f in api.port_list(client)}
+        assert (int(os.environ["CLIENT_PORT"]), 80) in ports
+        info = api.info(client)
+        assert info.labels["vmctl.stack"] == vm_name and info.labels["vmctl.stack.vm"] == client
+
+        again = vmctl("up", "-f", str(path), "--json")  # no change: everything kept
+        assert again.returncode == 0, again.stderr
+        assert set(split(again.stdout)[1]["result"]["done"].values()) == {"kept"}
+
+        ps = vmctl("ps", "-f", str(path), "--json")
+        assert ps.returncode == 0 and [v["name"] for v in json.loads(ps.stdout)] == [client, f"{web}-1", f"{web}-2"]
+
+        # a replica added, then the run killed while it creates: a re-run finishes it
+        path = stack_file(tmp_path, vm_name, 3)
+        proc = subprocess.Popen([*VMCTL, "up", "-f", str(path), "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+        deadline = time.monotonic() + 120
+        try:
+            for text in proc.stdout:  # bounded by the deadline below and by the process ending
+                if json.loads(text).get("event") == "creating" or time.monotonic() > deadline:
+                    break
+            time.sleep(1.0)  # inside the create
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.wait(timeout=60)
+        resumed = vmctl("up", "-f", str(path), "--json")
+        assert resumed.returncode == 0, resumed.stderr
+        assert split(resumed.stdout)[1]["result"]["done"][f"{web}-3"] in ("created", "kept")
+        assert api.exec_output(f"{web}-3", ["cat", "/root/index"]).stdout == f"served-by-{web}-3\n".encode()
+    finally:
+        down = vmctl("down", "-f", str(path), "--json")
+    assert down.returncode == 0, down.stderr
+    assert sorted(json.loads(down.stdout)["removed"]) == sorted([client, f"{web}-1", f"{web}-2", f"{web}-3"])
+    assert leftovers() == before
+
+
+def test_bad_stack_files_are_refused_before_anything(api, tiny, vm_name, leftovers, tmp_path):
+    before = leftovers()
+    cases = {
+        "unknown key": (f"version: 1\nvms:\n  {vm_name}-a:\n    cpu: 2\n", 3, "vms.", "did you mean"),
+        "cycle": (f"version: 1\nvms:\n  {vm_name}-a:\n    depends_on: [{vm_name}-b]\n"
+                  f"  {vm_name}-b:\n    depends_on: [{vm_name}-a]\n", 3, "cycle", ""),
+        "unknown image": (f"version: 1\nvms:\n  {vm_name}-a:\n    image: no-such-image\n", 4,
+                          "no image 'no-such-image'", ""),
+        "duplicate names": (f"version: 1\nvms:\n  {vm_name}-a:\n    count: 2\n  {vm_name}-a-1: {{}}\n", 3,
+                            f"{vm_name}-a-1", ""),
+    }
+    for what, (text, code, words, more) in cases.items():
+        path = tmp_path / f"{what.replace(' ', '-')}.yaml"
+        path.write_text(text)
+        proc = vmctl("up", "-f", str(path), "--json")
+        error = json.loads(proc.stdout)["error"]
+        assert proc.returncode == code, (what, proc.stdout)
+        assert words in error["message"] and more in error["message"] + error["hint"], (what, error)
+        assert f"{path.name}:" in error["message"] or what == "unknown image", (what, error)  # file and line
+    assert leftovers() == before

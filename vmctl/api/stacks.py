@@ -1,0 +1,199 @@
+"""Stacks on one host (issue 16, first part): `up` brings the host in line with a stack
+file, layer by layer in dependency order, the VMs of a layer in parallel (bounded);
+`down` removes exactly the stack's VMs; `ps` lists them. What up decides is
+:mod:`vmctl.policy.stackplan`; the file is :mod:`vmctl.spec.stack`.
+
+A re-run continues where a failed or killed run stopped: a VM that exists and matches
+is kept, started if it is off, and provisioned again (completed steps are skipped, as
+their record is in the VM's metadata), and its missing port forwards are added. Every
+create is all or nothing on its own (see ``Vmctl.create``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vmctl.errors import InvalidInput, NotFound, VmctlError
+
+if TYPE_CHECKING:
+    from vmctl.api import Vmctl
+    from vmctl.ops.vms import VmInfo
+    from vmctl.policy.stackplan import Action
+    from vmctl.spec.stack import Stack, VmSpec
+
+StackEvent = Callable[[dict[str, object]], None]
+
+
+def load_stack(path: "str | Path", env: "Mapping[str, str] | None" = None) -> "Stack":
+    """The checked stack file at ``path`` (or ``path/stack.yaml``), variables from ``env``
+    (default: this process's environment); errors name the file, line and key."""
+    import os
+
+    from vmctl.local.stackfile import load_stack as load
+
+    return load(Path(path), os.environ if env is None else env)
+
+
+@dataclass
+class UpResult:
+    """What `up` did: the plan's actions and, per VM, what happened."""
+
+    stack: str
+    actions: list["Action"]
+    dry_run: bool = False
+    done: dict[str, str] = field(default_factory=dict)  # VM -> created | kept | failed: ...
+
+    def to_dict(self) -> dict[str, object]:
+        return {"stack": self.stack, "dry_run": self.dry_run, "actions": [a.to_dict() for a in self.actions],
+                "done": dict(self.done)}
+
+
+class StackApi:
+    """Mixed into :class:`vmctl.api.Vmctl`."""
+
+    def stack_plan(self: "Vmctl", stack: "Stack") -> list["Action"]:
+        """What :meth:`stack_up` would do, decided from the VMs on the host; nothing of the
+        stack changes (operations killed earlier are finished or undone first, as before
+        any create). Refuses (before anything) parts not built yet, unknown images and VMs
+        of the same names that are not the stack's."""
+        from vmctl.policy.stackplan import Existing, plan_up
+
+        _check_supported(stack)
+        images = {image.name for image in self.list_images()}
+        for spec in stack.vms:
+            if (spec.image or "tiny") not in images:
+                raise NotFound(f"{stack.source}: vms.{spec.name}.image: no image {spec.image or 'tiny'!r} on this host",
+                               hint="see `vmctl image list`; import it first (`vmctl image import`)")
+        from vmctl.ops.safety.repair import sweep
+
+        sweep(self.host, self.pool)  # a create killed with an earlier `up` is undone first, then made again
+        existing = [Existing(vm.name, tuple(sorted(vm.labels.items())), vm.vcpus, vm.memory_mib, vm.image)
+                    for vm in self.list()]
+        return plan_up(stack, existing)
+
+    def stack_up(self: "Vmctl", stack: "Stack", *, base: Path, dry_run: bool = False, parallel: int = 2,
+                 insecure: bool = False, on_event: StackEvent | None = None) -> UpResult:
+        """Create what is missing in dependency order (a layer's VMs in parallel, at most
+        ``parallel`` at once), provision and wait until each is ready before the next layer;
+        keep what matches; report what differs and leave it. ``base``: the stack file's
+        directory (plan files are relative to it). The first layer with a failure is
+        finished, then the error of its first failed VM is raised; what was made stays,
+        and a re-run continues."""
+        say = on_event or (lambda _event: None)
+        actions = self.stack_plan(stack)
+        result = UpResult(stack.name, actions, dry_run)
+        for action in actions:
+            say({"event": "plan", **action.to_dict()})
+        if dry_run:
+            return result
+        layers = sorted({a.layer for a in actions if a.layer >= 0})
+        for layer in layers:
+            todo = [a for a in actions if a.layer == layer and a.kind in ("create", "keep", "differs")]
+            with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
+                outcomes = list(pool.map(lambda a: self._bring_up(stack, a, base, insecure, say), todo))
+            failures = [(a, error) for a, error in zip(todo, outcomes) if error is not None]
+            for action, error in zip(todo, outcomes):
+                result.done[action.vm] = ("failed: " + error.message) if error is not None else (
+                    "created" if action.kind == "create" else "kept")
+            if failures:
+                action, error = failures[0]
+                error.hint = (error.hint + "; " if error.hint else "") + (
+                    f"stack {stack.name}: stopped after layer {layer}; `vmctl up` again continues")
+                raise error
+        return result
+
+    def _bring_up(self: "Vmctl", stack: "Stack", action: "Action", base: Path, insecure: bool,
+                  say: StackEvent) -> VmctlError | None:
+        """One VM of a layer, on its own connection (a worker thread)."""
+        from vmctl.policy.stackplan import stack_labels
+
+        spec = stack.vm(action.entry)
+        api = self._sibling()
+        try:
+            if action.kind == "create":
+                say({"event": "creating", "vm": action.vm})
+                api.create(action.vm, image=spec.image, template=spec.template, cpus=spec.cpus,
+                           memory=spec.memory_mib, disk=spec.disk_bytes, internet=spec.internet,
+                           labels=stack_labels(stack, spec), wait_boot=True, wait_ssh=True, insecure=insecure)
+            elif api.info(action.vm).state != "running":
+                say({"event": "starting", "vm": action.vm})
+                api.start(action.vm, wait_boot=True)
+                api.wait(action.vm, until="ssh", insecure=insecure)
+            _add_ports(api, action.vm, spec)
+            _provision(api, stack, spec, action.vm, base, insecure)
+            _wait_ready(api, stack, spec, action.vm, insecure)
+            say({"event": "ready", "vm": action.vm, "action": action.kind})
+            return None
+        except VmctlError as error:
+            say({"event": "failed", "vm": action.vm, "message": error.message})
+            return error
+        finally:
+            api.close()
+
+    def stack_down(self: "Vmctl", name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
+        """Delete every VM of stack ``name`` on this host (and the volumes they own); returns
+        their names. Only VMs carrying the stack's label are touched."""
+        from vmctl.policy.stackplan import STACK_LABEL
+
+        removed = []
+        for vm in sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name, reverse=True):
+            self.delete(vm.name, on_note=on_note)
+            removed.append(vm.name)
+        return removed
+
+    def stack_ps(self: "Vmctl", name: str) -> list["VmInfo"]:
+        """The VMs of stack ``name`` on this host, with their state, addresses and SSH endpoint."""
+        from vmctl.policy.stackplan import STACK_LABEL
+
+        return sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name)
+
+
+def _check_supported(stack: "Stack") -> None:
+    """Parts of the schema `up` does not carry out yet are refused, never ignored."""
+    for spec in stack.vms:
+        if spec.networks or stack.networks:
+            raise InvalidInput(f"{stack.source}: networks: private networks between a stack's VMs are not built yet",
+                               hint="remove `networks:` (the VMs then reach each other only through the host's "
+                               "loopback forwards)")
+        if spec.host is not None:
+            raise InvalidInput(f"{stack.source}: vms.{spec.name}.host: placement on other hosts is not built yet",
+                               hint="remove `host:`; the stack is made on the host vmctl connects to (-c URI)")
+
+
+def _add_ports(api: "Vmctl", name: str, spec: "VmSpec") -> None:
+    have = {(f.forward.host_addr, f.forward.host_port, f.forward.proto) for f in api.port_list(name)}
+    for forward in spec.ports:
+        if (forward.host_addr, forward.host_port, forward.proto) not in have:
+            api.port_add(name, f"{forward.host_addr}:{forward.host_port}:{forward.guest_port}/{forward.proto}")
+
+
+def _provision(api: "Vmctl", stack: "Stack", spec: "VmSpec", name: str, base: Path, insecure: bool) -> None:
+    from vmctl.provision.plan import plan_from_data
+
+    if spec.provision is None:
+        return
+    if spec.provision.plan is not None:
+        api.provision(name, base / spec.provision.plan, insecure=insecure)
+    elif spec.provision.steps:
+        plan = plan_from_data({"steps": [dict(step) for step in spec.provision.steps]},
+                              Path(f"{stack.source}: vms.{spec.name}.provision"), base.resolve())
+        api.provision(name, plan, insecure=insecure)
+
+
+def _wait_ready(api: "Vmctl", stack: "Stack", spec: "VmSpec", name: str, insecure: bool) -> None:
+    """``ssh`` was proved by create; a port or a file is waited for in the guest, as the
+    provisioning steps ``wait_port`` and ``wait_file`` do (the same bounded polling)."""
+    from vmctl.provision.plan import plan_from_data
+
+    ready = spec.ready
+    if ready.kind == "ssh":
+        return
+    step: dict[str, object] = {"wait_port": ready.port} if ready.kind == "port" else {"wait_file": ready.path}
+    if ready.timeout is not None:
+        step["timeout"] = ready.timeout
+    api.provision(name, plan_from_data({"steps": [step]}, Path(f"{stack.source}: vms.{spec.name}.ready"), Path("/")),
+                  insecure=insecure)
