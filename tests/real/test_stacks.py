@@ -1,6 +1,7 @@
 """Stacks on the real tiny guest (issue 16, items 2 and 7, on one host): a stack of two
 web replicas and a client that depends on them (inline provisioning, a readiness file,
-a port forward) brought up, re-applied with no change, changed (a replica added),
+a port forward) brought up, re-applied with no change, `exec --stack`, a group snapshot
+of the stack reverted, changed (a replica added),
 killed half-way and re-applied, listed, and torn down with nothing left; bad stack
 files are refused before anything is made. Entry names start with the test's
 journaled name, so the harness knows every VM the stack makes."""
@@ -88,6 +89,18 @@ def test_up_again_change_kill_and_down(api, tiny, vm_name, leftovers, tmp_path, 
 
         ps = vmctl("ps", "-f", str(path), "--json")
         assert ps.returncode == 0 and [v["name"] for v in json.loads(ps.stdout)] == [client, f"{web}-1", f"{web}-2"]
+
+        # the stack's VMs at once: a command on each, a group snapshot, a group revert
+        ran = vmctl("exec", "--stack", vm_name, "--json", "--", "hostname")
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert sorted(r["name"] for r in json.loads(ran.stdout)) == sorted([client, f"{web}-1", f"{web}-2"])
+        group = f"{vm_name}-g"
+        taken = vmctl("snapshot", "create", "--stack", vm_name, "--group", group, "--json")
+        assert taken.returncode == 0 and len(json.loads(taken.stdout)) == 3, taken.stdout + taken.stderr
+        assert api.exec(f"{web}-1", ["sh", "-c", "echo changed > /root/index"]) == 0
+        reverted = vmctl("snapshot", "revert", "--group", group)
+        assert reverted.returncode == 0, reverted.stderr
+        assert api.exec_output(f"{web}-1", ["cat", "/root/index"]).stdout == f"served-by-{web}-1\n".encode()
 
         # a replica added, then the run killed while it creates: a re-run finishes it
         path = stack_file(tmp_path, vm_name, 3)

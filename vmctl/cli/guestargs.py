@@ -84,8 +84,8 @@ class GuestCommand(TyperCommand):
     """A command whose last arguments are a command to run: see the module docstring."""
 
     command_metavar = "-- CMD [ARGS...]"
-    #: the option (its dest name) that replaces the leading NAME (exec's --all)
-    instead_of_name: str | None = None
+    #: the options (their dest names) that replace the leading NAME (exec's --all, --stack)
+    instead_of_name: tuple[str, ...] = ()
     #: the exit status of any failure of vmctl's own, usage errors included (exec: 255)
     failure_exit: int | None = None
 
@@ -116,7 +116,7 @@ class GuestCommand(TyperCommand):
         if separator is not None:
             extra = positionals[self._names(seen):]
             if extra and not unknown:  # (an unknown option: click names it, a clearer error)
-                why = " (--all replaces NAME)" if not self._names(seen) else ""
+                why = " (--all or --stack replaces NAME)" if not self._names(seen) else ""
                 raise UsageHint(f"unexpected argument {args[extra[0]]!r} before `--`{why}",
                                 f"with `--`, the command is all that follows it: {self._usage(ctx)}", ctx)
             return args[:separator], args[separator + 1:]
@@ -158,7 +158,7 @@ class GuestCommand(TyperCommand):
 
     def _names(self, seen: set[str]) -> int:
         """How many arguments (the VM name) come before the command."""
-        return 0 if self.instead_of_name and self.instead_of_name in seen else 1
+        return 0 if any(option in seen for option in self.instead_of_name) else 1
 
     def _usage(self, ctx: click.Context) -> str:
         return f"{ctx.command_path} [OPTIONS] {' '.join(self.collect_usage_pieces(ctx)[1:])}"
@@ -174,7 +174,7 @@ class ExecCommand(GuestCommand):
     """``vmctl exec``: every status but 255 is the guest command's, so a usage error
     exits 255 as well (its own code, 2, is in the message's ``vmctl_exit_code``)."""
 
-    instead_of_name = "all_vms"
+    instead_of_name = ("all_vms", "stack")
     failure_exit = GUEST_COMMAND_FAILURE_EXIT
 
 

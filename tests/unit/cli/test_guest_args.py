@@ -126,7 +126,7 @@ def test_exec_json_after_the_name_is_execs(calls, capsys):
     (["exec", "web1", "grep", "-e", "x", "f"], "'-e' after the command 'grep'", "before `--`"),
     (["exec", "web1", "tool", "--json=x"], "'--json=x' after the command 'tool'", "before `--`"),
     (["exec", "web1", "ls", "--", "-l"], "unexpected argument 'ls' before `--`", "all that follows it"),
-    (["exec", "--all", "web1", "--", "true"], "unexpected argument 'web1' before `--` (--all replaces NAME)",
+    (["exec", "--all", "web1", "--", "true"], "unexpected argument 'web1' before `--` (--all or --stack replaces NAME)",
      "-- CMD"),
     (["exec", "web1", "-l", "--", "ls"], "No such option: -l", "a guest command's own options go after `--`"),
     (["exec", "web1", "--debug", "--", "ls"], "No such option: --debug", "--debug is a global option: it goes "

@@ -35,6 +35,13 @@ def _targets(all_vms: bool, first: str | None) -> list[str]:
     return [n for n in first.split(",") if n]
 
 
+def _stack_vms(stack: str) -> list[str]:
+    names = [vm.name for vm in api().stack_ps(stack)]
+    if not names:
+        raise InvalidInput(f"stack {stack!r} has no VM on this host", hint="see `vmctl ps --name STACK`")
+    return names
+
+
 def _env(pairs: list[str]) -> dict[str, str]:
     """``KEY=VALUE``, or ``KEY`` alone: the value from vmctl's own environment (as
     ``docker run -e KEY``), which keeps it off the host's process list."""
@@ -104,6 +111,7 @@ def exec_(ctx: typer.Context,
           names: str = typer.Argument(None, metavar="NAME[,NAME...]", help="VM name(s), comma-separated.",
                                       autocompletion=complete_vm),
           all_vms: bool = ALL,
+          stack: str = typer.Option(None, "--stack", help="Every VM of this stack (`vmctl up`) on the host."),
           env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE, or KEY to pass vmctl's own value; "
                                         "repeatable. Values reach the guest outside argv."),
           timeout: float = opt.TIMEOUT, parallel: int = PARALLEL, insecure: bool = INSECURE,
@@ -119,9 +127,9 @@ def exec_(ctx: typer.Context,
     vmctl or the SSH connection fails, the exit status is 255 (as with ssh) and the
     error says why."""
     state().failure_exit = GUEST_COMMAND_FAILURE_EXIT
-    if all_vms and names:
-        raise InvalidInput(f"--all and a VM name ({names}) exclude each other", hint="give NAME[,NAME...] or --all")
-    targets = _targets(all_vms, names)
+    if sum(bool(x) for x in (all_vms, names, stack)) > 1:
+        raise InvalidInput("give one of NAME[,NAME...], --all and --stack", hint="vmctl exec web1,web2 -- uptime")
+    targets = _stack_vms(stack) if stack else _targets(all_vms, names)
     argv = guest_argv(ctx)
     if not argv:
         raise InvalidInput("no command given", hint="vmctl exec NAME -- CMD [ARGS...]")

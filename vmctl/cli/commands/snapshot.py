@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 import typer
 
@@ -40,17 +42,28 @@ def _show(snap, json_out: bool) -> None:
 
 
 @app.command("create")
-def create(names: list[str] = typer.Argument(..., metavar="NAME [SNAP] | --group LABEL NAME...",
+def create(names: list[str] = typer.Argument(None, metavar="NAME [SNAP] | --group LABEL NAME... | --stack STACK",
                                              autocompletion=complete_vm),
            description: str = typer.Option("", "--description", "-d", help="Free text kept with the snapshot."),
            quiesce: bool = typer.Option(False, "--quiesce", help="Freeze the guest's filesystems (guest agent; "
                                         "with --disk-only)."),
            disk_only: bool = typer.Option(False, "--disk-only", help="External disk-only snapshot (libvirt 9.0 "
                                           "cannot revert these)."),
-           group: str = GROUP, json_out: bool = opt.JSON) -> None:
+           group: str = GROUP,
+           stack: str = typer.Option(None, "--stack", help="Every VM of this stack (`vmctl up`), as one group "
+                                     "(--group, default STACK-<UTC time>)."),
+           json_out: bool = opt.JSON) -> None:
     """Take a snapshot: with memory of a running VM, of the disk of a shut-off one.
 
-    With --group LABEL, of every VM named, at one instant (paused together), all or nothing."""
+    With --group LABEL, of every VM named, at one instant (paused together), all or nothing;
+    with --stack STACK, of every VM of the stack, the same way."""
+    if stack:
+        if names:
+            raise InvalidInput("--stack names the VMs: give no NAME", hint="vmctl snapshot create --stack shop")
+        names = [vm.name for vm in api().stack_ps(stack)]
+        if not names:
+            raise InvalidInput(f"stack {stack!r} has no VM on this host", hint="see `vmctl ps --name STACK`")
+        group = group or f"{stack}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     if group:
         taken = api().snapshot_group_create(group, names, description=description)
         if json_out:
@@ -58,7 +71,7 @@ def create(names: list[str] = typer.Argument(..., metavar="NAME [SNAP] | --group
         else:
             line(f"group {group}: " + ", ".join(f"{s.vm}/{s.name}" for s in taken))
         return
-    if len(names) > 2:
+    if not names or len(names) > 2:
         raise InvalidInput("expected NAME [SNAP]", hint="several VMs at once: --group LABEL NAME1 NAME2 ...")
     snap = api().snapshot_create(names[0], names[1] if len(names) > 1 else None, description=description,
                                  quiesce=quiesce, disk_only=disk_only, on_stage=_stage_lines(json_out))
