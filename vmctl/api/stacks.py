@@ -75,7 +75,7 @@ class StackApi:
                     for vm in self.list()]
         return plan_up(stack, existing)
 
-    def stack_up(self: "Vmctl", stack: "Stack", *, base: Path, dry_run: bool = False, parallel: int = 2,
+    def stack_up(self: "Vmctl", stack: "Stack", *, base: Path, dry_run: bool = False, parallel: int = 4,
                  insecure: bool = False, on_event: StackEvent | None = None) -> UpResult:
         """Create what is missing in dependency order (a layer's VMs in parallel, at most
         ``parallel`` at once), provision and wait until each is ready before the next layer;

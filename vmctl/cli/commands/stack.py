@@ -22,7 +22,7 @@ WORDS = {"create": "create", "keep": "keep (matches)", "differs": "leave (differ
 
 @app.command("up")
 def up(file: Path = FILE, dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
-       parallel: int = typer.Option(2, "--parallel", min=1, max=16, help="VMs of one layer made at once."),
+       parallel: int = typer.Option(4, "--parallel", min=1, max=16, help="VMs of one layer made at once."),
        insecure: bool = typer.Option(False, "--insecure", help="Do not check the guests' SSH host keys."),
        json_out: bool = opt.JSON) -> None:
     """Bring this host in line with a stack file: create what is missing in dependency
