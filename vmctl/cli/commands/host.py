@@ -64,7 +64,7 @@ def check(json_out: bool = opt.JSON) -> None:
 def add(name: str = typer.Argument(..., help="A name for the host (like a VM name)."),
         uri: str = typer.Argument(..., metavar="URI", help="Its libvirt URI, e.g. qemu+ssh://root@hv1/system."),
         labels: list[str] = typer.Option(None, "--label", metavar="KEY=VALUE", help="A label (repeat for more)."),
-        json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+        json_out: bool = opt.JSON) -> None:
     """Add a host to the inventory. Only the URI's form is checked (nothing is connected to);
     a URI with a password is refused: use SSH keys."""
     from vmctl.api import parse_labels
@@ -79,7 +79,7 @@ def add(name: str = typer.Argument(..., help="A name for the host (like a VM nam
 
 @app.command("rm")
 def rm(name: str = typer.Argument(..., help="The host's name in the inventory."),
-       json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+       json_out: bool = opt.JSON) -> None:
     """Remove a host from the inventory (its VMs and libvirt are not touched)."""
     from vmctl.api.hosts import remove_host
 
@@ -91,7 +91,7 @@ def rm(name: str = typer.Argument(..., help="The host's name in the inventory.")
 
 
 @app.command("ls")
-def ls(json_out: bool = opt.JSON, quiet: bool = opt.QUIET) -> None:
+def ls(json_out: bool = opt.JSON) -> None:
     """List the inventory's hosts (from the file; nothing is connected to)."""
     from vmctl.api.hosts import list_hosts
 
