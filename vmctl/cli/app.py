@@ -61,7 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "port": ("port", "Port forwards of a VM: list, add, remove (loopback by default)."),
     "image": ("image", "Base images in vmctl's storage pool."),
     "template": ("template", "Domain XML templates."),
-    "host": ("host", "The libvirt host: accelerator, versions, resources."),
+    "host": ("host", "The libvirt host: accelerator, versions, resources; the inventory of hosts (-H NAME)."),
     "lab": ("lab", "A lab of libvirt hosts on this machine, for trying migration (root)."),
 }
 GROUPS = {"image", "template", "host", "snapshot", "lab", "disk", "port"}
@@ -116,6 +116,8 @@ def _global(
     ctx: typer.Context,
     connect: str = typer.Option(None, "-c", "--connect", metavar="URI",
                                 help="libvirt URI (default: $LIBVIRT_DEFAULT_URI, then qemu:///system)"),
+    host: str = typer.Option(None, "-H", "--host", metavar="NAME",
+                             help="A host of the inventory by name (`vmctl host ls`), instead of -c URI."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
     json_out: bool = typer.Option(False, "--json", help="JSON for scripts (as after the command)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Print nothing on success (as after the command)."),
@@ -123,7 +125,8 @@ def _global(
                                  help="Print vmctl's version and exit."),
 ) -> None:
     state = ctx.ensure_object(CliState)
-    state.uri, state.debug = connect, debug
+    state.uri, state.host, state.debug = connect, host, debug
+    state.check_target()
     state.json, state.quiet = state.json or json_out, state.quiet or quiet
 
 

@@ -1,5 +1,5 @@
-"""The options every command takes in the same places: ``-c URI``, ``--json`` and
-``-q`` work before the command (``vmctl --json list``) and after it (``vmctl list
+"""The options every command takes in the same places: ``-c URI``, ``-H NAME``, ``--json``
+and ``-q`` work before the command (``vmctl --json list``) and after it (``vmctl list
 -c URI``) alike. Commands that do not declare one get it added here, as an option
 that only sets the invocation's state (see :mod:`vmctl.cli.state`)."""
 
@@ -17,6 +17,13 @@ def _state(ctx: click.Context) -> CliState:
 def _set_uri(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value:
         _state(ctx).uri = value
+        _state(ctx).check_target()
+
+
+def _set_host(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        _state(ctx).host = value
+        _state(ctx).check_target()
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -39,6 +46,9 @@ def _extra(words: set[str]) -> list[click.Option]:
     if "-c" not in words:
         options.append(CommonOption(["-c", "--connect"], metavar="URI", expose_value=False, callback=_set_uri,
                                     help="libvirt URI (as before the command)."))
+    if "-H" not in words and "--host" not in words:
+        options.append(CommonOption(["-H", "--host"], metavar="NAME", expose_value=False, callback=_set_host,
+                                    help="A host of the inventory (`vmctl host ls`) instead of -c URI."))
     if "--json" not in words:
         options.append(CommonOption(["--json"], is_flag=True, expose_value=False, callback=_set_json,
                                     help="Errors as JSON for scripts (this command prints no other result)."))
@@ -49,7 +59,7 @@ def _extra(words: set[str]) -> list[click.Option]:
 
 
 def with_common_options(command: click.Command) -> click.Command:
-    """``command`` (and a group's subcommands, as they are looked up) with -c, --json, -q."""
+    """``command`` (and a group's subcommands, as they are looked up) with -c, -H, --json, -q."""
     if isinstance(command, click.Group):
         if not getattr(command, "_vmctl_common", False):
             lookup = command.get_command

@@ -13,7 +13,8 @@ from vmctl.cli.state import CliState
 
 
 def _names(ctx: click.Context, list_names: Callable[[CliState], list[str]], incomplete: str) -> list[str]:
-    state = CliState(uri=ctx.find_root().params.get("connect"))
+    params = ctx.find_root().params
+    state = CliState(uri=params.get("connect"), host=params.get("host"))
     try:
         return [n for n in list_names(state) if n.startswith(incomplete)]
     except Exception:  # noqa: BLE001 - a completion must never print a traceback into the shell

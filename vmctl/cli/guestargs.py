@@ -12,7 +12,7 @@ class splits the arguments itself, before click parses vmctl's part:
   everything from there is literal, except a word that is one of this command's own
   options (``exec web1 uname -a --timeout 5``): that is ambiguous and refused, with
   a hint to use ``--``, rather than guessed. The options every command takes
-  (``-c``, ``-q``, ``--json`` unless the command has its own) are the guest's there:
+  (``-c``, ``-H``, ``-q``, ``--json`` unless the command has its own) are the guest's there:
   ``sh -c`` and ``grep -q`` are too common to refuse.
 """
 
@@ -26,7 +26,7 @@ from vmctl.cli.state import CliState
 from vmctl.errors import GUEST_COMMAND_FAILURE_EXIT
 
 _ARGV_KEY = "vmctl.guest_argv"
-ROOT_OPTIONS = {"-c", "--connect", "--debug", "--version"}
+ROOT_OPTIONS = {"-c", "--connect", "-H", "--host", "--debug", "--version"}
 
 
 class UsageHint(click.UsageError):

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 @dataclass
 class CliState:
     uri: str | None = None
+    host: str | None = None  # -H NAME: a host of the inventory, resolved to its URI on first use
     debug: bool = False
     json: bool = False
     quiet: bool = False  # -q: lines, tables and notes for people are not printed
@@ -26,8 +27,26 @@ class CliState:
             from vmctl.api import Vmctl  # the API stack: imported only once a command runs
 
             _log_to_stderr()
-            self._api = Vmctl(self.uri)
+            self._api = Vmctl(self.target_uri())
         return self._api
+
+    def check_target(self) -> None:
+        """-c URI and -H NAME both name the host: giving both is an error (exit 3)."""
+        if self.uri and self.host:
+            from vmctl.errors import InvalidInput
+
+            raise InvalidInput("both -c URI and -H NAME given", hint="give one: -c names a libvirt URI, "
+                               "-H a host of the inventory (`vmctl host ls`)")
+
+    def target_uri(self) -> str | None:
+        """The URI to connect to: -c's, the inventory's for -H (NotFound if unknown), else None
+        (libvirt's default). Reading the inventory opens no connection."""
+        self.check_target()
+        if self.host:
+            from vmctl.api.hosts import host_uri
+
+            return host_uri(self.host)
+        return self.uri
 
     def close(self) -> None:
         if self._api is not None:

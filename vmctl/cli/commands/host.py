@@ -6,15 +6,17 @@ import typer
 
 from vmctl.cli.state import api
 from vmctl.cli import options as opt
-from vmctl.cli.output import emit_json, line
+from vmctl.cli.output import emit_json, line, table
 from vmctl.api import format_size
 
-app = typer.Typer(help="The libvirt host: accelerator, versions, resources.", no_args_is_help=True)
+app = typer.Typer(help="The libvirt host: accelerator, versions, resources; the inventory of hosts.",
+                  no_args_is_help=True)
 
 
 @app.callback()
 def host() -> None:
-    """The libvirt host: accelerator, versions, resources."""
+    """The libvirt host: accelerator, versions, resources. The inventory of hosts (add, rm,
+    ls) names libvirt URIs: `-H NAME` then works wherever `-c URI` does."""
 
 
 @app.command("info")
@@ -56,6 +58,49 @@ def check(json_out: bool = opt.JSON) -> None:
     if not report.can_run_vms:
         failed = ", ".join(c.name for c in report.checks if c.status == "fail")
         raise HostError(f"this host cannot run VMs: {failed}", hint="see the fixes above")
+
+
+@app.command("add")
+def add(name: str = typer.Argument(..., help="A name for the host (like a VM name)."),
+        uri: str = typer.Argument(..., metavar="URI", help="Its libvirt URI, e.g. qemu+ssh://root@hv1/system."),
+        labels: list[str] = typer.Option(None, "--label", metavar="KEY=VALUE", help="A label (repeat for more)."),
+        json_out: bool = opt.JSON) -> None:
+    """Add a host to the inventory. Only the URI's form is checked (nothing is connected to);
+    a URI with a password is refused: use SSH keys."""
+    from vmctl.api import parse_labels
+    from vmctl.api.hosts import add_host
+
+    entry = add_host(name, uri, parse_labels(labels or []))
+    if json_out:
+        emit_json(entry.to_dict())
+    else:
+        line(f"added host {entry.name} ({entry.uri})")
+
+
+@app.command("rm")
+def rm(name: str = typer.Argument(..., help="The host's name in the inventory."),
+       json_out: bool = opt.JSON) -> None:
+    """Remove a host from the inventory (its VMs and libvirt are not touched)."""
+    from vmctl.api.hosts import remove_host
+
+    entry = remove_host(name)
+    if json_out:
+        emit_json({"removed": entry.name})
+    else:
+        line(f"removed host {entry.name}")
+
+
+@app.command("ls")
+def ls(json_out: bool = opt.JSON) -> None:
+    """List the inventory's hosts (from the file; nothing is connected to)."""
+    from vmctl.api.hosts import list_hosts
+
+    inventory = list_hosts()
+    if json_out:
+        emit_json(inventory.to_dict())
+        return
+    table(["NAME", "URI", "LABELS"], [(h.name, h.uri, ",".join(f"{k}={v}" for k, v in h.labels) or "-")
+                                      for h in inventory.hosts])
 
 
 def _yes(flag: bool) -> str:
