@@ -36,3 +36,28 @@ def test_h_works_for_a_group_command_and_through_the_executable(capsys, monkeypa
 
 def test_without_h_the_default_uri_is_used(capsys):
     assert run(["list", "--json"]) == 7  # LIBVIRT_DEFAULT_URI: no daemon there
+
+
+def test_list_all_hosts_goes_on_when_a_host_fails(tmp_path, capsys):
+    assert run(["host", "add", "u", "test:///default", "-q"]) == 0
+    assert run(["host", "add", "gone", f"qemu+unix:///system?socket={tmp_path}/no-such-socket", "-q"]) == 0
+    assert run(["list", "--all-hosts"]) == 0  # one host down never fails the whole list
+    out, err = capsys.readouterr()
+    rows = [row.split()[:3] for row in out.splitlines()]
+    assert rows == [["HOST", "NAME", "STATE"], ["t", "test", "running"], ["u", "test", "running"]]
+    assert err.startswith("host gone: unreachable: ") and err.count("\n") == 1
+    assert run(["list", "--all-hosts", "--json"]) == 0
+    hosts = json.loads(capsys.readouterr().out)["hosts"]
+    assert [(h["host"], [v["name"] for v in h["vms"]], h["error"] is None) for h in hosts] == [
+        ("t", ["test"], True), ("u", ["test"], True), ("gone", [], False)]
+    assert run(["list", "--all-hosts", "-q"]) == 0
+    assert capsys.readouterr().out == "t/test\nu/test\n"
+
+
+def test_list_all_hosts_fails_only_when_no_host_answers(tmp_path, capsys):
+    assert run(["host", "rm", "t", "-q"]) == 0
+    assert run(["list", "--all-hosts", "--json"]) == 4  # an empty inventory
+    assert "inventory is empty" in json.loads(capsys.readouterr().out)["error"]["message"]
+    assert run(["host", "add", "gone", f"qemu+unix:///system?socket={tmp_path}/no-such-socket", "-q"]) == 0
+    assert run(["list", "--all-hosts", "--json"]) == 7
+    assert "no host of the inventory answered: gone: " in json.loads(capsys.readouterr().out)["error"]["message"]

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from vmctl.cli.output import emit_json, json_line, line, table
+from vmctl.cli.output import emit_json, json_line, line, note, table, write_bytes
 
 if TYPE_CHECKING:
     from vmctl.api import VmInfo
+    from vmctl.api.hosts import HostListing
 
 
 def format_size(nbytes: int) -> str:
@@ -43,8 +44,8 @@ def show_vm(vm: "VmInfo", json_out: bool, quiet: bool = False, *, lines: bool = 
         size = format_size(disk.size) if disk.size else "?"
         base = f", base {disk.base_image}" if disk.base_image else ""
         line(f"{'Disk ' + disk.target + ':':<13} {disk.path} ({disk.device}, {size}{base})")
-    for note in vm.fitted:
-        line(f"{'Fitted:':<13} {note}")
+    for fitted in vm.fitted:
+        line(f"{'Fitted:':<13} {fitted}")
     if vm.boot_seconds is not None:
         line(f"{'Booted in:':<13} {vm.boot_seconds:.1f} s; console:")
         for text in vm.console_tail:
@@ -60,3 +61,26 @@ def show_vms(vms: Sequence["VmInfo"], json_out: bool) -> None:
     table(["NAME", "STATE", "CPUS", "MEMORY", "ACCEL", "IMAGE", "HOST", "ADDRESSES", "SSH"],
           [(v.name, v.state, v.vcpus, f"{v.memory_mib}M", v.accel, v.image or "-", v.host or "-",
             ",".join(v.addresses) or "-", v.ssh_endpoint or "-") for v in vms])
+
+
+def show_fleet(listings: Sequence["HostListing"], json_out: bool, *, names_only: bool = False) -> None:
+    """``list --all-hosts``: one table (the inventory's host name first), then a line on
+    stderr for each host that did not answer (--json: each host's ``error``); an error
+    only when none did."""
+    from vmctl.errors import HostError
+
+    answered = [listing for listing in listings if listing.error is None]
+    if not answered:
+        raise HostError("no host of the inventory answered: " + "; ".join(f"{x.host}: {x.error}" for x in listings),
+                        hint="see `vmctl host ls`")
+    if json_out:
+        emit_json({"hosts": [listing.to_dict() for listing in listings]})
+    elif names_only:  # (-q: what the command exists to print, so never silenced)
+        write_bytes("".join(f"{x.host}/{vm.name}\n" for x in answered for vm in x.vms).encode())
+    else:
+        table(["HOST", "NAME", "STATE", "CPUS", "MEMORY", "IMAGE", "ADDRESSES", "SSH"],
+              [(listing.host, v.name, v.state, v.vcpus, f"{v.memory_mib}M", v.image or "-",
+                ",".join(v.addresses) or "-", v.ssh_endpoint or "-") for listing in answered for v in listing.vms])
+        for listing in listings:
+            if listing.error is not None:
+                note(f"host {listing.host}: unreachable: {listing.error}")

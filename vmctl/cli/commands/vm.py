@@ -13,7 +13,7 @@ from vmctl.cli.complete import complete_vm
 from vmctl.cli.output import emit_json, line, note, write_bytes
 from vmctl.cli.progress import ProgressView
 from vmctl.cli.state import api, remember_quiet
-from vmctl.cli.views import show_vm, show_vms
+from vmctl.cli.views import show_fleet, show_vm, show_vms
 from vmctl.errors import InvalidInput
 from vmctl.progress import Step
 
@@ -73,8 +73,15 @@ def create_labels_from_environment() -> dict[str, str]:
 @app.command("list")
 def list_(label: list[str] = opt.LABEL_FILTER, json_out: bool = opt.JSON,
           quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the names, one per line.",
-                                     callback=remember_quiet)) -> None:
+                                     callback=remember_quiet),
+          all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host of the inventory (`vmctl host "
+                                         "ls`), asked in parallel; a line for each host that does not answer.")) -> None:
     """List VMs (with --label: only those carrying every label given)."""
+    if all_hosts:
+        from vmctl.api.hosts import list_all_hosts
+
+        show_fleet(list_all_hosts(labels=parse_labels(label or [])), json_out, names_only=quiet)
+        return
     vms = api().list(labels=parse_labels(label or []))
     if quiet and not json_out:
         write_bytes("".join(vm.name + "\n" for vm in vms).encode())
