@@ -74,6 +74,18 @@ def tiny(api: Vmctl) -> Image:
     return image
 
 
+@pytest.fixture(scope="module")
+def module_vm(api: Vmctl, tiny: Image) -> Iterator[str]:
+    """One VM, booted and answering SSH, for a whole test module (removed after it)."""
+    name = new_vm_name()
+    try:
+        api.create(name, wait_boot=True, wait_ssh=True)
+        yield name
+    finally:
+        if domains.exists(api.host, name):
+            api.delete(name)
+
+
 @pytest.fixture
 def vm_name(api: Vmctl) -> Iterator[str]:
     name = new_vm_name()

@@ -7,33 +7,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import select
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vmctl.cli.app import run
 from vmctl.testing.ndjson import split
-from vmctl.virt import domains
 
 SIZE = 3 << 20
 VMCTL = [sys.executable, "-m", "vmctl"]
 
 
 @pytest.fixture(scope="module")
-def vm(api, tiny) -> Iterator[str]:
-    name = f"t-{os.getpid():x}-{secrets.token_hex(3)}"  # as conftest's new_vm_name(): the harness knows it
-    try:
-        api.create(name, wait_boot=True, wait_ssh=True)
-        yield name
-    finally:
-        if domains.exists(api.host, name):
-            api.delete(name)
+def vm(module_vm: str) -> str:
+    return module_vm
 
 
 @pytest.fixture
