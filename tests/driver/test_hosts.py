@@ -61,3 +61,15 @@ def test_list_all_hosts_fails_only_when_no_host_answers(tmp_path, capsys):
     assert run(["host", "add", "gone", f"qemu+unix:///system?socket={tmp_path}/no-such-socket", "-q"]) == 0
     assert run(["list", "--all-hosts", "--json"]) == 7
     assert "no host of the inventory answered: gone: " in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def test_host_stats_of_every_inventory_host(tmp_path, capsys):
+    assert run(["host", "add", "gone", f"qemu+unix:///system?socket={tmp_path}/no-such-socket", "-q"]) == 0
+    assert run(["host", "stats", "--json"]) == 0
+    t, gone = json.loads(capsys.readouterr().out)
+    assert (t["host"], t["vms"], t["vms_running"], t["error"]) == ("t", 1, 1, None) and t["cpus"] > 0
+    assert t["memory_mib"] > 0 and gone["host"] == "gone" and gone["error"]
+    assert run(["host", "stats"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].split()[:3] == ["HOST", "ACCEL", "CPUS"] and out.splitlines()[1].startswith("t ")
+    assert "1 of 1" in out.splitlines()[1] and err.startswith("host gone: unreachable: ")

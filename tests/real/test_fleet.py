@@ -31,3 +31,16 @@ def test_inventory_host_and_a_fleet_list_with_one_host_down(api, tiny, vm_name, 
     assert "host down: unreachable: " in listed.stderr
     hosts = {h["host"]: h for h in json.loads(vmctl("list", "--all-hosts", "--json", env=env).stdout)["hosts"]}
     assert vm_name in [vm["name"] for vm in hosts["here"]["vms"]] and hosts["down"]["error"]
+
+
+def test_host_stats_of_the_real_host_and_a_dead_one(api, tiny, vm_name, tmp_path):
+    env = {"VMCTL_HOSTS": str(tmp_path / "hosts.yaml")}
+    api.create(vm_name, start=False)
+    assert vmctl("host", "add", "here", api.host.uri, env=env).returncode == 0
+    assert vmctl("host", "add", "down", f"qemu+unix:///system?socket={tmp_path}/nobody", env=env).returncode == 0
+    done = vmctl("host", "stats", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    here, down = json.loads(done.stdout)
+    assert here["accel"] == api.host_info().accel and here["cpus"] == api.host_info().cpus
+    assert here["vms"] >= 1 and here["pool_free_bytes"] > 0 and 0 < here["free_memory_mib"] <= here["memory_mib"]
+    assert down["error"] and down["cpus"] == 0

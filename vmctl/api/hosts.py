@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from vmctl.errors import VmctlError
 from vmctl.ops.inventory import Inventory, add_host, host_uri, list_hosts, remove_host
@@ -18,10 +18,13 @@ from vmctl.spec.hosts import HostEntry
 from vmctl.spec.uris import display_uri
 
 if TYPE_CHECKING:
+    from vmctl.api import Vmctl
     from vmctl.ops.vms import VmInfo
 
-__all__ = ["HostEntry", "HostListing", "Inventory", "add_host", "host_uri", "list_all_hosts", "list_hosts",
-           "remove_host"]
+T = TypeVar("T")
+
+__all__ = ["HostEntry", "HostListing", "HostStats", "Inventory", "add_host", "host_uri", "list_all_hosts",
+           "list_hosts", "remove_host", "stats_all_hosts"]
 
 
 
@@ -43,30 +46,71 @@ def list_all_hosts(*, labels: Mapping[str, str] | None = None, timeout: float = 
     """Every inventory host's VMs, asked in parallel (one connection each). A host that
     fails, or does not answer within ``timeout`` seconds, is a listing with an ``error``:
     one host never fails the whole list. NotFound when the inventory is empty."""
+    return [HostListing(entry.name, entry.uri, tuple(vms or ()), error)
+            for entry, vms, error in _each_host(lambda api: api.list(labels=labels), timeout)]
+
+
+@dataclass(frozen=True)
+class HostStats:
+    """One inventory host's resources and VMs (``error``: why there are no figures)."""
+
+    host: str
+    uri: str
+    accel: str = ""
+    cpus: int = 0
+    memory_mib: int = 0
+    free_memory_mib: int = 0
+    pool_free_bytes: int | None = None
+    vms_running: int = 0
+    vms: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__}, "uri": display_uri(self.uri)}
+
+
+def stats_all_hosts(*, timeout: float = 30.0) -> list[HostStats]:
+    """Every inventory host's CPUs, memory (free of total), pool space and VMs (running of
+    all), asked in parallel as :func:`list_all_hosts` does."""
+    def ask(api: "Vmctl") -> tuple[object, list["VmInfo"]]:
+        return api.host_info(), api.list()
+    found = []
+    for entry, answer, error in _each_host(ask, timeout):
+        if answer is None:
+            found.append(HostStats(entry.name, entry.uri, error=error))
+            continue
+        info, vms = answer
+        found.append(HostStats(entry.name, entry.uri, info.accel, info.cpus, info.memory_mib, info.free_memory_mib,
+                               info.pool_free_bytes, sum(1 for vm in vms if vm.state == "running"), len(vms)))
+    return found
+
+
+def _each_host(ask: Callable[["Vmctl"], T], timeout: float) -> list[tuple[HostEntry, T | None, str | None]]:
+    """``ask`` of every inventory host on its own connection, in parallel: (entry, answer,
+    None) or (entry, None, why). NotFound when the inventory is empty."""
     from vmctl.errors import NotFound
 
     entries = list_hosts().hosts
     if not entries:
         raise NotFound("the hosts inventory is empty", hint="add hosts with `vmctl host add NAME URI`")
-    results: dict[str, HostListing] = {}
+    results: dict[str, tuple[T | None, str | None]] = {}
 
-    def ask(entry: HostEntry) -> None:
+    def one(entry: HostEntry) -> None:
         from vmctl.api import Vmctl
 
         try:
             with Vmctl(entry.uri) as api:
-                results[entry.name] = HostListing(entry.name, entry.uri, tuple(api.list(labels=labels)))
+                results[entry.name] = (ask(api), None)
         except VmctlError as exc:
-            results[entry.name] = HostListing(entry.name, entry.uri, error=exc.message)
+            results[entry.name] = (None, exc.message)
         except Exception as exc:  # noqa: BLE001 - a host's failure is reported, never raised
-            results[entry.name] = HostListing(entry.name, entry.uri, error=f"{type(exc).__name__}: {exc}")
+            results[entry.name] = (None, f"{type(exc).__name__}: {exc}")
 
     # daemon threads: a host that never answers (an SSH connect hanging) must not hold the process
-    workers = [threading.Thread(target=ask, args=(entry,), daemon=True) for entry in entries]
+    workers = [threading.Thread(target=one, args=(entry,), daemon=True) for entry in entries]
     for worker in workers:
         worker.start()
     deadline = time.monotonic() + timeout
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
-    return [results.get(e.name) or HostListing(e.name, e.uri, error=f"no answer within {timeout:.0f} s")
-            for e in entries]
+    return [(e, *results.get(e.name, (None, f"no answer within {timeout:.0f} s"))) for e in entries]

@@ -103,5 +103,29 @@ def ls(json_out: bool = opt.JSON) -> None:
                                       for h in inventory.hosts])
 
 
+@app.command("stats")
+def stats(json_out: bool = opt.JSON) -> None:
+    """Every inventory host's CPUs, memory, pool space and VMs, asked in parallel; a host
+    that does not answer is one line, never a failure of the whole command."""
+    from vmctl.api.hosts import stats_all_hosts
+    from vmctl.cli.output import note
+    from vmctl.errors import HostError
+
+    found = stats_all_hosts()
+    if all(s.error is not None for s in found):
+        raise HostError("no host of the inventory answered: " + "; ".join(f"{s.host}: {s.error}" for s in found),
+                        hint="see `vmctl host ls`")
+    if json_out:
+        emit_json([s.to_dict() for s in found])
+        return
+    table(["HOST", "ACCEL", "CPUS", "MEMORY FREE", "POOL FREE", "VMS RUNNING"],
+          [(s.host, s.accel, s.cpus, f"{format_size(s.free_memory_mib << 20)} of {format_size(s.memory_mib << 20)}",
+            format_size(s.pool_free_bytes) if s.pool_free_bytes is not None else "-", f"{s.vms_running} of {s.vms}")
+           for s in found if s.error is None])
+    for s in found:
+        if s.error is not None:
+            note(f"host {s.host}: unreachable: {s.error}")
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
