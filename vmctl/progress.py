@@ -25,6 +25,11 @@ class Step:
     def is_transfer(self) -> bool:
         return self.done is not None
 
+    @property
+    def finished(self) -> bool:
+        """A transfer's last sample: all of a known total moved."""
+        return self.total is not None and self.done is not None and self.done >= self.total
+
     def to_dict(self) -> dict[str, object]:
         if not self.is_transfer:
             return {"event": "stage", "stage": self.stage}
@@ -52,6 +57,13 @@ def transfer(report: Report | None, stage: str, total: int | None) -> Callable[[
     """A callback taking the bytes moved so far, reported as ``stage`` out of ``total``."""
     report = reporter(report)
     return lambda done: report(Step(stage, done, total))
+
+
+def timed_stages(report: Report | None) -> Callable[[str, float], None]:
+    """An ``on_stage(stage, seconds)`` callback (what ``Vmctl.wait`` takes) that reports
+    each stage as a :class:`Step` saying when it was reached."""
+    report = reporter(report)
+    return lambda stage, seconds: report(Step(f"{stage} ({seconds:.1f} s)"))
 
 
 class CountingReader:

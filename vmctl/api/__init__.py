@@ -29,7 +29,7 @@ from vmctl.api.stacks import StackApi, load_stack
 from vmctl.errors import InvalidInput
 from vmctl.ops.pool import DEFAULT_POOL, PoolRef
 from vmctl.ops.vms import VmInfo, Vms
-from vmctl.progress import Report, Step, reporter
+from vmctl.progress import Report, Step, reporter, timed_stages
 from vmctl.spec.units import MiB, format_size, parse_size
 from vmctl.virt.host import Host
 
@@ -300,7 +300,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
             try:
                 checkpoint("create:ssh-wait")
                 ready = self.wait(name, until="ssh", insecure=insecure, timeout=timeout,
-                                  on_stage=lambda stage, seconds: report(Step(f"{stage} ({seconds:.1f} s)")))
+                                  on_stage=timed_stages(report))
             except BaseException:
                 with deferred_signals():  # a second Ctrl-C must not cut the clean-up short
                     self.vms.delete(name)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from vmctl.errors import VmctlError
+from vmctl.errors import HostError, VmctlError
 from vmctl.ops.inventory import Inventory, add_host, host_uri, list_hosts, remove_host
 from vmctl.spec.hosts import HostEntry
 from vmctl.spec.uris import display_uri
@@ -45,7 +45,8 @@ class HostListing:
 def list_all_hosts(*, labels: Mapping[str, str] | None = None, timeout: float = 30.0) -> list[HostListing]:
     """Every inventory host's VMs, asked in parallel (one connection each). A host that
     fails, or does not answer within ``timeout`` seconds, is a listing with an ``error``:
-    one host never fails the whole list. NotFound when the inventory is empty."""
+    one host never fails the whole list (HostError only when none answers). NotFound when
+    the inventory is empty."""
     return [HostListing(entry.name, entry.uri, tuple(vms or ()), error)
             for entry, vms, error in _each_host(lambda api: api.list(labels=labels), timeout)]
 
@@ -87,7 +88,8 @@ def stats_all_hosts(*, timeout: float = 30.0) -> list[HostStats]:
 
 def _each_host(ask: Callable[["Vmctl"], T], timeout: float) -> list[tuple[HostEntry, T | None, str | None]]:
     """``ask`` of every inventory host on its own connection, in parallel: (entry, answer,
-    None) or (entry, None, why). NotFound when the inventory is empty."""
+    None) or (entry, None, why). NotFound when the inventory is empty, HostError (naming
+    each host's error) when no host answered."""
     from vmctl.errors import NotFound
 
     entries = list_hosts().hosts
@@ -113,4 +115,9 @@ def _each_host(ask: Callable[["Vmctl"], T], timeout: float) -> list[tuple[HostEn
     deadline = time.monotonic() + timeout
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
-    return [(e, *results.get(e.name, (None, f"no answer within {timeout:.0f} s"))) for e in entries]
+    found = [(e, *results.get(e.name, (None, f"no answer within {timeout:.0f} s"))) for e in entries]
+    if all(error is not None for _entry, _answer, error in found):
+        raise HostError("no host of the inventory answered: " + "; ".join(f"{e.name}: {error}"
+                                                                           for e, _answer, error in found),
+                        hint="see `vmctl host ls`")
+    return found

@@ -145,6 +145,14 @@ class StackApi:
             removed.append(vm.name)
         return removed
 
+    def stack_members(self: "Vmctl", name: str) -> list[str]:
+        """The names of stack ``name``'s VMs on this host; InvalidInput when it has none
+        (a command meant for a stack's VMs must not quietly do nothing)."""
+        names = [vm.name for vm in self.stack_ps(name)]
+        if not names:
+            raise InvalidInput(f"stack {name!r} has no VM on this host", hint="see `vmctl ps --name STACK`")
+        return names
+
     def stack_ps(self: "Vmctl", name: str) -> list["VmInfo"]:
         """The VMs of stack ``name`` on this host, with their state, addresses and SSH endpoint."""
         from vmctl.policy.stackplan import STACK_LABEL

@@ -62,9 +62,8 @@ class ProgressView:
     def _due(self, step: Step, every: float) -> bool:
         """Whether a transfer sample is shown: its first, its last, or ``every`` seconds on."""
         now = time.monotonic()
-        finished = step.total is not None and step.done is not None and step.done >= step.total
         first = step.stage not in self._last
-        if not (first or finished or now - self._last[step.stage] >= every):
+        if not (first or step.finished or now - self._last[step.stage] >= every):
             return False
         self._last[step.stage] = now
         return True
@@ -88,11 +87,11 @@ class ProgressView:
             return
         task = self._tasks.get(step.stage)
         if task is None:
-            task = self._tasks[step.stage] = live.add_task(step.stage, total=step.total)
-            live.update(task, completed=step.done, total=step.total)
+            task = self._tasks[step.stage] = live.add_task(step.stage, total=step.total, completed=step.done)
             live.refresh()  # the bar shows at once, however short the transfer
-        live.update(task, completed=step.done, total=step.total)
-        if step.total is not None and step.done is not None and step.done >= step.total:
+        else:
+            live.update(task, completed=step.done, total=step.total)
+        if step.finished:
             live.remove_task(task)
             del self._tasks[step.stage]
             live.console.print(f"{step.stage}: {_mib(step.total)}", highlight=False, markup=False)

@@ -139,22 +139,16 @@ def execute_create(host: Host, pool: Pool, plan: CreatePlan, progress: Report | 
             marker = plan.image.boot_marker if req.wait_boot else None
             try:
                 boot_seconds, tail = start_watched(dom, marker, req.boot_timeout or boot_timeout(plan.spec.accel, _slowdown(host, plan.spec.accel)),
-                                                   on_started=lambda: _started(report, marker))
+                                                   on_started=lambda: checkpoint("create:started"), progress=report)
             except OperationFailed as exc:
                 raise naming_element(exc, source=source, step="start") from None
             check_console_fingerprint(tail, fingerprint(plan.host_key.public_line), req.name)
             if req.wait_boot:  # the guest has booted and taken its host key: drop the private half
-                report(Step(f"booted in {boot_seconds:.1f} s"))
                 retire_seed_secret(host, pool, req.name, within=op)
         checkpoint("create:ready")
         op.commit()
     info = info_of(host, dom)
     return replace(info, boot_seconds=boot_seconds, console_tail=tail, fitted=list(plan.fitted))
-
-
-def _started(report: Report, marker: str | None) -> None:
-    checkpoint("create:started")
-    report(Step("started" + (", waiting for the boot marker on the console" if marker else "")))
 
 
 def _slowdown(host: Host, accel) -> float | None:

@@ -120,25 +120,22 @@ class Vms:
 
     def start(self, name: str, *, wait_boot: bool = False, timeout: float | None = None,
               progress: Report | None = None) -> VmInfo:
-        report = reporter(progress)
         with self._locked("start", check_name(name)):  # looked up once the lock is held
-            seconds, tail = self._start(domains.lookup(self.host, name), wait_boot, timeout, report)
-        if seconds is not None:
-            report(Step(f"booted in {seconds:.1f} s"))
+            seconds, tail = self._start(domains.lookup(self.host, name), wait_boot, timeout, progress)
         return replace(self.info(name), boot_seconds=seconds, console_tail=tail)
 
     def _start(self, dom: Domain, wait_boot: bool, timeout: float | None,
-               report: Report) -> tuple[float | None, list[str]]:
+               progress: Report | None) -> tuple[float | None, list[str]]:
         from vmctl.local.net import port_is_free
         from vmctl.ops.images import ImageStore
 
         if dom.is_active():
             raise_state(dom.name, "running", "start")
         facts = parse_domain(dom.xml())
-        known = memory_mib_if_known(self.host)  # refused with the numbers, not a QEMU error
-        available, total = known if known is not None else (self.host.facts().memory_mib,) * 2
+        host = self.host.facts()
+        available, total = memory_mib_if_known(self.host) or (host.memory_mib, 0)  # numbers, not a QEMU error
         check_fits(memory_mib=facts.memory_mib, vcpus=facts.vcpus, available_mib=available,
-                   total_mib=total or self.host.facts().memory_mib, host_cpus=self.host.facts().cpus, what=dom.name)
+                   total_mib=total or host.memory_mib, host_cpus=host.cpus, what=dom.name)
         if facts.meta.ssh_port and self.host.is_local and not port_is_free(facts.meta.ssh_port):
             dom = self._move_ssh_port(dom, facts.meta.ssh_port)
         marker = None
@@ -146,9 +143,7 @@ class Vms:
             marker = ImageStore(self.host, pool).get(facts.meta.image).boot_marker
         accel = accel_of_domain_type(facts.domain_type)
         slowdown = measured_slowdown(accel.value) if self.host.is_local else None
-        waiting = ", waiting for the boot marker on the console" if marker else ""
-        return start_watched(dom, marker, timeout or boot_timeout(accel, slowdown),
-                             on_started=lambda: report(Step("started" + waiting)))
+        return start_watched(dom, marker, timeout or boot_timeout(accel, slowdown), progress=progress)
 
     def _move_ssh_port(self, dom: Domain, busy: int) -> Domain:
         """Something else took the VM's forward port while it was off: pick a free
@@ -322,22 +317,30 @@ def used_ssh_ports(host: "Host") -> set[int]:
 
 
 def start_watched(dom: Domain, marker: str | None, timeout: float,
-                  on_started: Callable[[], object] | None = None) -> tuple[float | None, list[str]]:
+                  on_started: Callable[[], object] | None = None,
+                  progress: Report | None = None) -> tuple[float | None, list[str]]:
     """Start the domain; with ``marker``, wait until it shows on the console and
-    return (seconds, last console lines)."""
-    if marker is None:
-        dom.start()
+    return (seconds, last console lines). ``progress`` hears "started" and "booted in"."""
+    report = reporter(progress)
+
+    def started() -> None:
         if on_started:
             on_started()
+        report(Step("started" + (", waiting for the boot marker on the console" if marker else "")))
+    if marker is None:
+        dom.start()
+        started()
         return None, []
     # Start paused and attach the console before the first instruction runs,
     # so not one line of boot output is lost.
     dom.start(paused=True)
     console = dom.open_console()
     try:
-        return resume_watched(dom, console, marker, timeout, on_started)
+        seconds, tail = resume_watched(dom, console, marker, timeout, started)
     finally:
         console.close()
+    report(Step(f"booted in {seconds:.1f} s"))
+    return seconds, tail
 
 
 def resume_watched(dom: Domain, console: ConsoleStream, marker: str, timeout: float,

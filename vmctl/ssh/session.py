@@ -133,15 +133,13 @@ class SshSession:
         """Copy a local file or tree to the guest, keeping permission bits (see :mod:`vmctl.ssh.transfer`);
         ``on_bytes(path, done, size)`` hears each file's progress."""
         with self._translate(f"copying {local} to {remote}"):
-            transfer.put(self._sftp_client(), Path(local), remote, recursive=recursive,
-                         **({"on_bytes": on_bytes} if on_bytes else {}))
+            transfer.put(self._sftp_client(), Path(local), remote, recursive=recursive, on_bytes=on_bytes)
 
     def get(self, remote: str, local: Path, *, recursive: bool = False,
             on_bytes: transfer.OnBytes | None = None) -> None:
         """Copy a file or tree from the guest, keeping permission bits."""
         with self._translate(f"copying {remote} from the guest"):
-            transfer.get(self._sftp_client(), remote, Path(local), recursive=recursive,
-                         **({"on_bytes": on_bytes} if on_bytes else {}))
+            transfer.get(self._sftp_client(), remote, Path(local), recursive=recursive, on_bytes=on_bytes)
 
     def interactive(self, argv: Sequence[str] | None = None) -> int:
         """A pty shell (or command) joined to this terminal; returns the remote exit status."""

@@ -34,8 +34,9 @@ def _quiet(_path: str, _done: int, _total: int) -> None:
     pass
 
 
-def put(sftp: Any, local: Path, remote: str, *, recursive: bool, on_bytes: OnBytes = _quiet) -> None:
+def put(sftp: Any, local: Path, remote: str, *, recursive: bool, on_bytes: OnBytes | None = None) -> None:
     """Copy a local file, or with ``recursive`` a directory tree, to ``remote``."""
+    on_bytes = on_bytes or _quiet
     info = _local(lambda: local.stat(), local, "reading")
     if stat.S_ISDIR(info.st_mode):
         if not recursive:
@@ -52,8 +53,9 @@ def put(sftp: Any, local: Path, remote: str, *, recursive: bool, on_bytes: OnByt
     _put_file(sftp, local, remote, info.st_mode, on_bytes)
 
 
-def get(sftp: Any, remote: str, local: Path, *, recursive: bool, on_bytes: OnBytes = _quiet) -> None:
+def get(sftp: Any, remote: str, local: Path, *, recursive: bool, on_bytes: OnBytes | None = None) -> None:
     """Copy a remote file, or with ``recursive`` a directory tree, to ``local``."""
+    on_bytes = on_bytes or _quiet
     info = _remote(lambda: sftp.stat(remote), remote, "reading")
     mode = info.st_mode or 0
     if stat.S_ISDIR(mode):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import libvirt
 
 from vmctl.errors import HostError
-from vmctl.virt.errors import libvirt_errors
+from vmctl.virt.errors import libvirt_errors, translate
 
 DEFAULT_URI = "qemu:///system"
 _event_loop: threading.Thread | None = None
@@ -127,19 +127,23 @@ def memory_mib(host: Host) -> tuple[int, int]:
     is read there too: getInfo's figure can be a NUMA node's or the boot-time size
     (seen: 7.0 of 23.5 GiB on a machine with hot-plugged memory)."""
     with libvirt_errors("read the host's memory statistics"):
-        stats = host.conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
-    available = sum(int(stats.get(key, 0)) for key in ("free", "cached", "buffers"))
-    return available // 1024, int(stats.get("total", 0)) // 1024
+        return _mib_of(host.conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0))
 
 
 def memory_mib_if_known(host: Host) -> tuple[int, int] | None:
     """:func:`memory_mib`, or None from a driver without node memory statistics (test:///)."""
     try:
-        host.conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+        stats = host.conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
             return None
-    return memory_mib(host)
+        raise translate(exc, "read the host's memory statistics") from None
+    return _mib_of(stats)
+
+
+def _mib_of(stats: dict[str, int]) -> tuple[int, int]:
+    available = sum(int(stats.get(key, 0)) for key in ("free", "cached", "buffers"))
+    return available // 1024, int(stats.get("total", 0)) // 1024
 
 
 def capabilities_xml(host: Host) -> str:

@@ -35,13 +35,6 @@ def _targets(all_vms: bool, first: str | None) -> list[str]:
     return [n for n in first.split(",") if n]
 
 
-def _stack_vms(stack: str) -> list[str]:
-    names = [vm.name for vm in api().stack_ps(stack)]
-    if not names:
-        raise InvalidInput(f"stack {stack!r} has no VM on this host", hint="see `vmctl ps --name STACK`")
-    return names
-
-
 def _env(pairs: list[str]) -> dict[str, str]:
     """``KEY=VALUE``, or ``KEY`` alone: the value from vmctl's own environment (as
     ``docker run -e KEY``), which keeps it off the host's process list."""
@@ -129,7 +122,7 @@ def exec_(ctx: typer.Context,
     state().failure_exit = GUEST_COMMAND_FAILURE_EXIT
     if sum(bool(x) for x in (all_vms, names, stack)) > 1:
         raise InvalidInput("give one of NAME[,NAME...], --all and --stack", hint="vmctl exec web1,web2 -- uptime")
-    targets = _stack_vms(stack) if stack else _targets(all_vms, names)
+    targets = api().stack_members(stack) if stack else _targets(all_vms, names)
     argv = guest_argv(ctx)
     if not argv:
         raise InvalidInput("no command given", hint="vmctl exec NAME -- CMD [ARGS...]")

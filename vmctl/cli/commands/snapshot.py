@@ -60,9 +60,7 @@ def create(names: list[str] = typer.Argument(None, metavar="NAME [SNAP] | --grou
     if stack:
         if names:
             raise InvalidInput("--stack names the VMs: give no NAME", hint="vmctl snapshot create --stack shop")
-        names = [vm.name for vm in api().stack_ps(stack)]
-        if not names:
-            raise InvalidInput(f"stack {stack!r} has no VM on this host", hint="see `vmctl ps --name STACK`")
+        names = api().stack_members(stack)
         group = group or f"{stack}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     if group:
         taken = api().snapshot_group_create(group, names, description=description)

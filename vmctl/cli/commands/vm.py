@@ -15,7 +15,7 @@ from vmctl.cli.progress import ProgressView
 from vmctl.cli.state import api, remember_quiet
 from vmctl.cli.views import show_fleet, show_vm, show_vms
 from vmctl.errors import InvalidInput
-from vmctl.progress import Step
+from vmctl.progress import timed_stages
 
 app = typer.Typer()
 VM = typer.Argument(..., help="VM name.", autocompletion=complete_vm)
@@ -102,8 +102,7 @@ def start(name: str = VM, wait: str = opt.WAIT, timeout: float = opt.TIMEOUT,
     with ProgressView(json_out) as progress:
         vm = api().start(name, wait_boot=wait != "none", timeout=timeout, progress=progress)
         if wait == "ssh":
-            api().wait(name, until="ssh", timeout=timeout,
-                       on_stage=lambda stage, seconds: progress(Step(f"{stage} ({seconds:.1f} s)")))
+            api().wait(name, until="ssh", timeout=timeout, on_stage=timed_stages(progress))
             vm = api().info(name)
     show_vm(vm, json_out, quiet, lines=True)
 
