@@ -241,7 +241,8 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
                  wait_boot: bool = False, timeout: float | None = None, user: str | None = None,
                  ssh_key: str | Path | None = None, user_data: str | Path | None = None,
                  network: str | None = None, internet: bool = False, drop_unusable: bool = False,
-                 labels: Mapping[str, str] | None = None) -> "CreateRequest":
+                 labels: Mapping[str, str] | None = None, attach: tuple[tuple[str, str], ...] = ()
+                 ) -> "CreateRequest":
         """cpus and memory default to the template's (built-in templates: 1 vCPU, 512 MiB);
         ``labels`` add to this object's own (see the class)."""
         from vmctl.spec.names import check_labels
@@ -253,7 +254,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
             wait_boot=wait_boot, boot_timeout=timeout, user=user,
             ssh_key=Path(ssh_key) if ssh_key else None, user_data=Path(user_data) if user_data else None,
             network=network, internet=internet, drop_unusable=drop_unusable,
-            labels=tuple({**self.labels, **dict(check_labels(labels))}.items()),
+            labels=tuple({**self.labels, **dict(check_labels(labels))}.items()), attach=attach,
         )
 
     def create(self, name: str, *, image: str | None = None, template: str | None = None,
@@ -263,7 +264,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
                user: str | None = None, ssh_key: str | Path | None = None, user_data: str | Path | None = None,
                network: str | None = None, internet: bool = False, drop_unusable: bool = False,
                labels: Mapping[str, str] | None = None, insecure: bool = False,
-               progress: Report | None = None) -> VmInfo:
+               progress: Report | None = None, attach: tuple[tuple[str, str], ...] = ()) -> VmInfo:
         """Create a VM from ``image`` (default: the embedded 'tiny') with ``template``
         (default: by image); all or nothing.
 
@@ -272,14 +273,14 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
         vmx/svm (KVM). ``network`` attaches to a libvirt network instead of the user-mode NIC
         with its loopback SSH forward; ``internet`` gives that NIC a route out. ``user``,
         ``ssh_key`` and ``user_data`` (a cloud-config merged with vmctl's) shape the guest;
-        ``labels`` add to this object's. ``wait_boot`` waits for the boot marker on the
-        console; ``wait_ssh`` then also for an authenticated SSH session (``insecure``: the
-        host key is not checked). If a wait fails, the VM is removed. ``progress`` hears
-        each stage (:class:`vmctl.progress.Step`)."""
+        ``labels`` add to this object's; ``attach``: (libvirt network, MAC) NICs after the first.
+        ``wait_boot`` waits for the boot marker on the console; ``wait_ssh`` then also for an
+        authenticated SSH session (``insecure``: the host key is not checked). If a wait fails,
+        the VM is removed. ``progress`` hears each stage (:class:`vmctl.progress.Step`)."""
         options = dict(image=image, template=template, cpus=cpus, memory=memory, disk=disk, accel=accel,
                        nested=nested, start=start, wait_boot=wait_boot, timeout=timeout, user=user, ssh_key=ssh_key,
                        user_data=user_data, network=network, internet=internet, drop_unusable=drop_unusable,
-                       labels=labels)
+                       labels=labels, attach=attach)
         from vmctl.ops.create import execute_create, plan_create
 
         from vmctl.local.testhooks import checkpoint

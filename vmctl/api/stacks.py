@@ -22,6 +22,7 @@ from vmctl.errors import InvalidInput, NotFound, VmctlError
 if TYPE_CHECKING:
     from vmctl.api import Vmctl
     from vmctl.ops.vms import VmInfo
+    from vmctl.policy.stacknet import Attachment
     from vmctl.policy.stackplan import Action
     from vmctl.spec.stack import Stack, VmSpec
 
@@ -60,7 +61,13 @@ class StackApi:
         stack changes (operations killed earlier are finished or undone first, as before
         any create). Refuses (before anything) parts not built yet, unknown images and VMs
         of the same names that are not the stack's."""
-        from vmctl.policy.stackplan import Existing, plan_up
+        return self._stack_plan(stack)[0]
+
+    def _stack_plan(self: "Vmctl", stack: "Stack") -> tuple[list["Action"], dict[str, list["Attachment"]]]:
+        """The actions (networks first) and every VM's NICs on the stack's networks."""
+        from vmctl.ops.stacknet import stack_networks
+        from vmctl.policy.stacknet import attachments, private_nets
+        from vmctl.policy.stackplan import Action, Existing, network_differences, plan_up
 
         _check_supported(stack)
         images = {image.name for image in self.list_images()}
@@ -71,9 +78,21 @@ class StackApi:
         from vmctl.ops.safety.repair import sweep
 
         sweep(self.host, self.pool)  # a create killed with an earlier `up` is undone first, then made again
+        vms = self.list()
         existing = [Existing(vm.name, tuple(sorted(vm.labels.items())), vm.vcpus, vm.memory_mib, vm.image)
-                    for vm in self.list()]
-        return plan_up(stack, existing)
+                    for vm in vms]
+        actions = plan_up(stack, existing)
+        kinds = {a.vm: a.kind for a in actions}
+        nics = attachments(stack, {vm.name: vm.labels for vm in vms if kinds.get(vm.name) in ("keep", "differs")})
+        actions = network_differences(actions, nics, {vm.name: vm.labels for vm in vms})
+        # an existing VM is never given a NIC afterwards: only those it has count (peers' /etc/hosts too)
+        have = {a.vm for a in actions if a.kind in ("keep", "differs")}
+        labels = {vm.name: vm.labels for vm in vms}
+        nics = {vm: [n for n in mine if vm not in have or _has_label(labels[vm], n)] for vm, mine in nics.items()}
+        made = set(stack_networks(self.host, stack.name))
+        nets = [Action("network", net.name, net.entry, -1, f"isolated, {net.subnet}, " +
+                       ("exists" if net.name in made else "to be made")) for net in private_nets(stack)]
+        return nets + actions, nics
 
     def stack_up(self: "Vmctl", stack: "Stack", *, base: Path, dry_run: bool = False, parallel: int = 4,
                  insecure: bool = False, on_event: StackEvent | None = None) -> UpResult:
@@ -83,18 +102,23 @@ class StackApi:
         directory (plan files are relative to it). The first layer with a failure is
         finished, then the error of its first failed VM is raised; what was made stays,
         and a re-run continues."""
+        from vmctl.ops.stacknet import ensure_networks
+        from vmctl.policy.stacknet import private_nets
+
         say = on_event or (lambda _event: None)
-        actions = self.stack_plan(stack)
+        actions, nics = self._stack_plan(stack)
         result = UpResult(stack.name, actions, dry_run)
         for action in actions:
             say({"event": "plan", **action.to_dict()})
         if dry_run:
             return result
+        for made in ensure_networks(self.host, stack.name, private_nets(stack)):
+            say({"event": "network", "vm": made, "message": "made"})
         layers = sorted({a.layer for a in actions if a.layer >= 0})
         for layer in layers:
             todo = [a for a in actions if a.layer == layer and a.kind in ("create", "keep", "differs")]
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
-                outcomes = list(pool.map(lambda a: self._bring_up(stack, a, base, insecure, say), todo))
+                outcomes = list(pool.map(lambda a: self._bring_up(stack, a, nics, base, insecure, say), todo))
             failures = [(a, error) for a, error in zip(todo, outcomes) if error is not None]
             for action, error in zip(todo, outcomes):
                 result.done[action.vm] = ("failed: " + error.message) if error is not None else (
@@ -106,23 +130,29 @@ class StackApi:
                 raise error
         return result
 
-    def _bring_up(self: "Vmctl", stack: "Stack", action: "Action", base: Path, insecure: bool,
-                  say: StackEvent) -> VmctlError | None:
+    def _bring_up(self: "Vmctl", stack: "Stack", action: "Action", nics: dict[str, list["Attachment"]], base: Path,
+                  insecure: bool, say: StackEvent) -> VmctlError | None:
         """One VM of a layer, on its own connection (a worker thread)."""
+        from vmctl.policy.stacknet import address_labels
         from vmctl.policy.stackplan import stack_labels
 
         spec = stack.vm(action.entry)
+        mine = nics.get(action.vm, [])
         api = self._sibling()
         try:
             if action.kind == "create":
                 say({"event": "creating", "vm": action.vm})
                 api.create(action.vm, image=spec.image, template=spec.template, cpus=spec.cpus,
                            memory=spec.memory_mib, disk=spec.disk_bytes, internet=spec.internet,
-                           labels=stack_labels(stack, spec), wait_boot=True, wait_ssh=True, insecure=insecure)
+                           labels={**stack_labels(stack, spec), **address_labels(mine)},
+                           attach=tuple((nic.net.name, nic.mac) for nic in mine),
+                           wait_boot=True, wait_ssh=True, insecure=insecure)
             elif api.info(action.vm).state != "running":
                 say({"event": "starting", "vm": action.vm})
                 api.start(action.vm, wait_boot=True)
                 api.wait(action.vm, until="ssh", insecure=insecure)
+            if stack.networks:
+                _configure_networks(api, stack, action.vm, nics, insecure)
             _add_ports(api, action.vm, spec)
             _provision(api, stack, spec, action.vm, base, insecure)
             _wait_ready(api, stack, spec, action.vm, insecure)
@@ -139,10 +169,14 @@ class StackApi:
         their names. Only VMs carrying the stack's label are touched."""
         from vmctl.policy.stackplan import STACK_LABEL
 
+        from vmctl.ops.stacknet import remove_networks
+
         removed = []
         for vm in sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name, reverse=True):
             self.delete(vm.name, on_note=on_note)
             removed.append(vm.name)
+        for network in remove_networks(self.host, name):  # after the VMs: none of them uses one any more
+            (on_note or (lambda _text: None))(f"removed network {network}")
         return removed
 
     def stack_members(self: "Vmctl", name: str) -> list[str]:
@@ -154,19 +188,42 @@ class StackApi:
         return names
 
     def stack_ps(self: "Vmctl", name: str) -> list["VmInfo"]:
-        """The VMs of stack ``name`` on this host, with their state, addresses and SSH endpoint."""
+        """The VMs of stack ``name`` on this host, with their state, addresses (those on the
+        stack's networks too) and SSH endpoint."""
+        from dataclasses import replace
+
+        from vmctl.policy.stacknet import NET_LABEL_PREFIX
         from vmctl.policy.stackplan import STACK_LABEL
 
-        return sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name)
+        def private(vm: "VmInfo") -> "VmInfo":
+            mine = [f"{address} ({key[len(NET_LABEL_PREFIX):]})" for key, address in sorted(vm.labels.items())
+                    if key.startswith(NET_LABEL_PREFIX)]
+            return replace(vm, addresses=[*vm.addresses, *mine])
+
+        return [private(vm) for vm in sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name)]
+
+
+def _has_label(labels: Mapping[str, str], nic: "Attachment") -> bool:
+    from vmctl.policy.stacknet import NET_LABEL_PREFIX
+
+    return labels.get(NET_LABEL_PREFIX + nic.net.entry) == str(nic.address)
+
+
+def _configure_networks(api: "Vmctl", stack: "Stack", name: str, nics: dict[str, list["Attachment"]],
+                        insecure: bool) -> None:
+    """The VM's addresses on the stack's networks and every peer's name in its /etc/hosts."""
+    from vmctl.guest.privnet import configure_argv
+    from vmctl.policy.stacknet import hosts_lines
+
+    entry_of = {vm: spec.name for vm, spec in stack.instances().items()}
+    argv = configure_argv([(nic.mac, nic.cidr) for nic in nics.get(name, [])], hosts_lines(name, nics, entry_of),
+                          sudo=(api.info(name).ssh_user or "root") != "root")
+    api.exec_output(name, argv, timeout=60, insecure=insecure, check=True)
 
 
 def _check_supported(stack: "Stack") -> None:
     """Parts of the schema `up` does not carry out yet are refused, never ignored."""
     for spec in stack.vms:
-        if spec.networks or stack.networks:
-            raise InvalidInput(f"{stack.source}: networks: private networks between a stack's VMs are not built yet",
-                               hint="remove `networks:` (the VMs then reach each other only through the host's "
-                               "loopback forwards)")
         if spec.host is not None:
             raise InvalidInput(f"{stack.source}: vms.{spec.name}.host: placement on other hosts is not built yet",
                                hint="remove `host:`; the stack is made on the host vmctl connects to (-c URI)")

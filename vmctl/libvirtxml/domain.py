@@ -211,6 +211,9 @@ def _render_nics(root: etree._Element, devices: etree._Element, nics: tuple[NicS
             etree.SubElement(iface, "mac", address=nic.mac)
             etree.SubElement(iface, "source", network=nic.network or "")
             etree.SubElement(iface, "model", type="virtio")
+            if nic.pci_slot is not None:
+                etree.SubElement(iface, "address", type="pci", domain="0x0000", bus="0x00", slot=f"{nic.pci_slot:#04x}",
+                                 function="0x0")
     if not user:
         return
     for iface in devices.findall("interface[@type='user']"):

@@ -52,3 +52,30 @@ def network_bridge(xml: str) -> str:
     """The bridge name of a network definition ('' when it has none)."""
     bridge = parse_untrusted(xml, source="network XML").find("bridge")
     return bridge.get("name", "") if bridge is not None else ""
+
+
+NETWORK_NS = "https://vmctl.dev/xmlns/network/1"
+
+
+def isolated_network_xml(name: str, bridge: str, *, stack: str, entry: str) -> str:
+    """An isolated network: a bridge with no address of the host on it, so libvirt runs no
+    dnsmasq and routes nothing (no ``<forward>``, no ``<ip>``). ``stack``/``entry`` are kept
+    in its metadata: ``vmctl down`` removes only networks that say they are the stack's."""
+    check_name(name, "network")
+    if not _BRIDGE_RE.match(bridge):
+        raise InvalidInput(f"invalid bridge name {bridge!r}", hint="1-15 letters, digits, '.', '_' or '-'")
+    root = etree.Element("network")
+    etree.SubElement(root, "name").text = name
+    metadata = etree.SubElement(root, "metadata")
+    etree.SubElement(metadata, f"{{{NETWORK_NS}}}stack", nsmap={"vmctl": NETWORK_NS}, name=stack, network=entry)
+    etree.SubElement(root, "bridge", name=bridge, stp="off", delay="0")
+    validate(root, "network")
+    return to_string(root)
+
+
+def network_stack(xml: str) -> tuple[str, str] | None:
+    """``(stack, network entry)`` of a network vmctl made for a stack, else None."""
+    found = parse_untrusted(xml, source="network XML").find(f"metadata/{{{NETWORK_NS}}}stack")
+    if found is None:
+        return None
+    return found.get("name", ""), found.get("network", "")

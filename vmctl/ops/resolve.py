@@ -65,10 +65,17 @@ def resolve_spec(req: CreateRequest, image: Image, template: Template, facts: Te
         nic = NicSpec(kind="user", mac=mac, ssh_port=ssh_port, pci_bus=place.nic_bus, pci_slot=place.nic_slots[0],
                       internet=req.internet)
         meta_port = ssh_port
+    if req.attach and len(req.attach) > len(place.nic_slots) - 1:
+        raise InvalidInput(f"{source} has no free PCI slot for {len(req.attach)} more NICs (0x10-0x1e)",
+                           hint="attach the VM to fewer networks")
+    # after the first NIC's slot: the guest enumerates them after it, so its first NIC (the one
+    # tiny and cloud-init configure by DHCP) stays the first
+    extra = tuple(NicSpec(kind="network", network=network, mac=nic_mac, pci_slot=slot)
+                  for (network, nic_mac), slot in zip(req.attach, place.nic_slots[1:]))
     return DomainSpec(
         name=req.name, vcpus=vcpus, memory_mib=memory, accel=decision.accel, add_serial=place.add_serial,
         nested_feature=cpu_flag if req.nested else None,
-        disks=tuple(disks), nics=(nic,),
+        disks=tuple(disks), nics=(nic, *extra),
         boot=DirectBoot(image.kernel, image.initrd, image.cmdline) if image.boot == "direct" else None,
         meta=VmMeta(image=image.name, template=template.name, accel_reason=decision.reason,
                     ssh_user=user, ssh_port=meta_port, ssh_host_key=strip_comment(host_key) if host_key else "",

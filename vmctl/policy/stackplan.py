@@ -9,9 +9,11 @@ someone else's: up refuses the whole stack rather than take it over.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from vmctl.errors import Conflict
+from vmctl.policy.stacknet import NET_LABEL_PREFIX, Attachment
 from vmctl.spec.stack import Stack, VmSpec, order
 
 STACK_LABEL = "vmctl.stack"
@@ -92,3 +94,19 @@ def _differences(spec: VmSpec, vm: Existing) -> list[str]:
         found.append(f"image {vm.image}, the file says {wanted_image} (only a new VM changes it: "
                      f"`vmctl delete {vm.name}`, then `vmctl up`)")
     return found
+
+
+def network_differences(actions: list[Action], nics: Mapping[str, list[Attachment]],
+                        labels: Mapping[str, Mapping[str, str]]) -> list[Action]:
+    """A VM that exists without a NIC on one of its entry's networks (the network was added
+    to the file later) differs: only a new VM gets it. Its address label says it has one."""
+    result = []
+    for action in actions:
+        missing = [nic.net.entry for nic in nics.get(action.vm, []) if action.kind in ("keep", "differs")
+                   and NET_LABEL_PREFIX + nic.net.entry not in labels.get(action.vm, {})]
+        if missing:
+            detail = "; ".join(filter(None, [action.detail, f"not on network {', '.join(missing)} (only a new VM "
+                                             f"gets it: `vmctl delete {action.vm}`, then `vmctl up`)"]))
+            action = replace(action, kind="differs", detail=detail)
+        result.append(action)
+    return result

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vmctl.errors import InvalidInput
 from vmctl.spec.domain import Accel
-from vmctl.spec.names import check_labels, check_name
+from vmctl.spec.names import MAC_RE, check_labels, check_name
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class CreateRequest:
     internet: bool = False           # the user-mode NIC with a route out (not restricted)
     drop_unusable: bool = False      # leave out template parts a new VM cannot use, instead of refusing
     labels: tuple[tuple[str, str], ...] = ()  # key=value pairs kept in vmctl's metadata (`list --label`)
+    attach: tuple[tuple[str, str], ...] = ()  # (libvirt network, MAC): more NICs, after the first (stacks' networks)
 
     def __post_init__(self) -> None:
         check_name(self.name)
@@ -36,3 +38,7 @@ class CreateRequest:
         for ref, what in ((self.image, "image"), (self.user, "user"), (self.network, "network")):
             if ref is not None:
                 check_name(ref, what)
+        for network, mac in self.attach:
+            check_name(network, "network")
+            if not MAC_RE.match(mac):
+                raise InvalidInput(f"invalid MAC address {mac!r}", hint="52:54:00:xx:xx:xx, lowercase hex")

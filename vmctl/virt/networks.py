@@ -76,3 +76,17 @@ def destroy_all(host: Host) -> list[str]:
             net.destroy()
         stopped.append(net.name())
     return stopped
+
+
+def network_xmls(host: Host) -> dict[str, str]:
+    """Every network of this host (active or not) -> its XML definition."""
+    with libvirt_errors("list networks"):
+        return {net.name(): net.XMLDesc(0) for net in host.conn.listAllNetworks(0)}
+
+
+def set_autostart(host: Host, name: str) -> None:
+    """Start the network with libvirtd (a stack's VMs need it after a host reboot)."""
+    net = _lookup(host, name)
+    with libvirt_errors(f"set network {name} to autostart"):
+        if not net.autostart():
+            net.setAutostart(1)

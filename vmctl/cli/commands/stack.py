@@ -17,7 +17,7 @@ app = typer.Typer()
 FILE = typer.Option(Path("stack.yaml"), "--file", "-f", help="The stack file (or a directory holding stack.yaml).")
 NAME = typer.Option(None, "--name", help="The stack's name (default: from the file).")
 
-WORDS = {"create": "create", "keep": "keep (matches)", "differs": "leave (differs)", "orphan": "leave (not in the file)"}
+WORDS = {"network": "network", "create": "create", "keep": "keep (matches)", "differs": "leave (differs)", "orphan": "leave (not in the file)"}
 
 
 @app.command("up")
