@@ -1,6 +1,6 @@
 """Stacks on the real tiny guest (issue 16, items 2 and 7, on one host): a stack of two
 web replicas and a client that depends on them (inline provisioning, a readiness file,
-a port forward) brought up, re-applied with no change, `exec --stack`, a group snapshot
+a port forward, a private network where each reaches the others by name) brought up, re-applied with no change, `exec --stack`, a group snapshot
 of the stack reverted, changed (a replica added),
 killed half-way and re-applied, listed, and torn down with nothing left; bad stack
 files are refused before anything is made. Entry names start with the test's
@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from vmctl.ops.stacknet import stack_networks
 from vmctl.testing.ndjson import split
+from vmctl.virt import networks
 
 VMCTL = [sys.executable, "-m", "vmctl"]
 
@@ -30,14 +32,18 @@ def stack_file(tmp_path: Path, prefix: str, replicas: int) -> Path:
     path.write_text(f"""\
 version: 1
 name: {prefix}
+networks:
+  lan: {{}}
 vms:
   {prefix}-web:
     count: {replicas}
     memory: 256M
+    networks: [lan]
     provision:
       - run: "echo served-by-$(hostname) > /root/index"
   {prefix}-client:
     depends_on: [{prefix}-web]
+    networks: [lan]
     ports: ["${{CLIENT_PORT}}:80"]
     provision:
       - run: "touch /root/ready"
@@ -66,7 +72,7 @@ def test_up_again_change_kill_and_down(api, tiny, vm_name, leftovers, tmp_path, 
         events, result = split(plan.stdout)
         assert plan.returncode == 0, plan.stderr
         assert [(e["vm"], e["action"], e["layer"]) for e in events] == [
-            (f"{web}-1", "create", 0), (f"{web}-2", "create", 0), (client, "create", 1)]
+            (f"vmctl-{vm_name}-lan", "network", -1), (f"{web}-1", "create", 0), (f"{web}-2", "create", 0), (client, "create", 1)]
         assert result["result"]["dry_run"] and leftovers() == before  # a dry run makes nothing
 
         done = vmctl("up", "-f", str(path), "--json")
@@ -78,6 +84,10 @@ def test_up_again_change_kill_and_down(api, tiny, vm_name, leftovers, tmp_path, 
         for name in (f"{web}-1", f"{web}-2"):
             assert api.exec_output(name, ["cat", "/root/index"]).stdout == f"served-by-{name}\n".encode()
         assert api.exec_output(client, ["test", "-e", "/root/ready"]).exit_status == 0
+        # the private network: each reaches the others by name, the host has no address on it
+        assert reaches(api, client, f"{web}-1") and reaches(api, client, f"{web}-2") and reaches(api, f"{web}-2", client)
+        assert [net.name for net in networks.list_networks(api.host) if net.name == f"vmctl-{vm_name}-lan"]
+        assert "10.213." not in subprocess.run(["ip", "-4", "addr"], capture_output=True, text=True).stdout
         ports = {(f.forward.host_port, f.forward.guest_port) for f in api.port_list(client)}
         assert (int(os.environ["CLIENT_PORT"]), 80) in ports
         info = api.info(client)
@@ -119,11 +129,19 @@ def test_up_again_change_kill_and_down(api, tiny, vm_name, leftovers, tmp_path, 
         assert resumed.returncode == 0, resumed.stderr
         assert split(resumed.stdout)[1]["result"]["done"][f"{web}-3"] in ("created", "kept")
         assert api.exec_output(f"{web}-3", ["cat", "/root/index"]).stdout == f"served-by-{web}-3\n".encode()
+        assert reaches(api, client, f"{web}-3") and reaches(api, f"{web}-3", f"{web}-1")  # the kept VMs know it too
     finally:
         down = vmctl("down", "-f", str(path), "--json")
     assert down.returncode == 0, down.stderr
     assert sorted(json.loads(down.stdout)["removed"]) == sorted([client, f"{web}-1", f"{web}-2", f"{web}-3"])
     assert leftovers() == before
+    assert stack_networks(api.host, vm_name) == []  # its network went with it
+
+
+def reaches(api, name: str, peer: str) -> bool:
+    """``name`` reaches ``peer`` by name over the stack's network (one ping, 5 s at most)."""
+    done = api.exec_output(name, ["ping", "-c", "1", "-W", "5", peer], timeout=30)
+    return done.exit_status == 0 and b" 10.213.0." in done.stdout
 
 
 def test_bad_stack_files_are_refused_before_anything(api, tiny, vm_name, leftovers, tmp_path):
