@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vmctl.errors import InvalidInput, NotFound, VmctlError
+from vmctl.errors import InvalidInput, VmctlError
 
 if TYPE_CHECKING:
     from vmctl.api import Vmctl
+    from vmctl.api.stackhosts import StackHosts
     from vmctl.ops.vms import VmInfo
     from vmctl.policy.stacknet import Attachment
     from vmctl.policy.stackplan import Action
@@ -57,42 +58,17 @@ class StackApi:
     """Mixed into :class:`vmctl.api.Vmctl`."""
 
     def stack_plan(self: "Vmctl", stack: "Stack") -> list["Action"]:
-        """What :meth:`stack_up` would do, decided from the VMs on the host; nothing of the
-        stack changes (operations killed earlier are finished or undone first, as before
-        any create). Refuses (before anything) parts not built yet, unknown images and VMs
-        of the same names that are not the stack's."""
-        return self._stack_plan(stack)[0]
+        """What :meth:`stack_up` would do, decided from the VMs on the stack's hosts; nothing
+        of the stack changes (operations killed earlier are finished or undone first, as
+        before any create). Refuses (before anything) unknown images and hosts, and VMs of
+        the same names that are not the stack's."""
+        from vmctl.api.stackstate import open_hosts, plan_stack
 
-    def _stack_plan(self: "Vmctl", stack: "Stack") -> tuple[list["Action"], dict[str, list["Attachment"]]]:
-        """The actions (networks first) and every VM's NICs on the stack's networks."""
-        from vmctl.ops.stacknet import stack_networks
-        from vmctl.policy.stacknet import attachments, private_nets
-        from vmctl.policy.stackplan import Action, Existing, network_differences, plan_up
-
-        _check_supported(stack)
-        images = {image.name for image in self.list_images()}
-        for spec in stack.vms:
-            if (spec.image or "tiny") not in images:
-                raise NotFound(f"{stack.source}: vms.{spec.name}.image: no image {spec.image or 'tiny'!r} on this host",
-                               hint="see `vmctl image list`; import it first (`vmctl image import`)")
-        from vmctl.ops.safety.repair import sweep
-
-        sweep(self.host, self.pool)  # a create killed with an earlier `up` is undone first, then made again
-        vms = self.list()
-        existing = [Existing(vm.name, tuple(sorted(vm.labels.items())), vm.vcpus, vm.memory_mib, vm.image)
-                    for vm in vms]
-        actions = plan_up(stack, existing)
-        kinds = {a.vm: a.kind for a in actions}
-        nics = attachments(stack, {vm.name: vm.labels for vm in vms if kinds.get(vm.name) in ("keep", "differs")})
-        actions = network_differences(actions, nics, {vm.name: vm.labels for vm in vms})
-        # an existing VM is never given a NIC afterwards: only those it has count (peers' /etc/hosts too)
-        have = {a.vm for a in actions if a.kind in ("keep", "differs")}
-        labels = {vm.name: vm.labels for vm in vms}
-        nics = {vm: [n for n in mine if vm not in have or _has_label(labels[vm], n)] for vm, mine in nics.items()}
-        made = set(stack_networks(self.host, stack.name))
-        nets = [Action("network", net.name, net.entry, -1, f"isolated, {net.subnet}, " +
-                       ("exists" if net.name in made else "to be made")) for net in private_nets(stack)]
-        return nets + actions, nics
+        hosts = open_hosts(self, stack)
+        try:
+            return plan_stack(hosts, stack).actions
+        finally:
+            hosts.close()
 
     def stack_up(self: "Vmctl", stack: "Stack", *, base: Path, dry_run: bool = False, parallel: int = 4,
                  insecure: bool = False, on_event: StackEvent | None = None) -> UpResult:
@@ -102,23 +78,35 @@ class StackApi:
         directory (plan files are relative to it). The first layer with a failure is
         finished, then the error of its first failed VM is raised; what was made stays,
         and a re-run continues."""
-        from vmctl.ops.stacknet import ensure_networks
-        from vmctl.policy.stacknet import private_nets
+        from vmctl.api.stackstate import open_hosts
 
-        say = on_event or (lambda _event: None)
-        actions, nics = self._stack_plan(stack)
+        hosts = open_hosts(self, stack)
+        try:
+            return self._stack_up(hosts, stack, base, dry_run, parallel, insecure, on_event or (lambda _event: None))
+        finally:
+            hosts.close()
+
+    def _stack_up(self: "Vmctl", hosts: "StackHosts", stack: "Stack", base: Path, dry_run: bool, parallel: int,
+                  insecure: bool, say: StackEvent) -> UpResult:
+        from vmctl.api.stackstate import plan_stack
+        from vmctl.ops.stacknet import ensure_networks
+
+        state = plan_stack(hosts, stack)
+        actions, nics = state.actions, state.nics
         result = UpResult(stack.name, actions, dry_run)
         for action in actions:
             say({"event": "plan", **action.to_dict()})
         if dry_run:
             return result
-        for made in ensure_networks(self.host, stack.name, private_nets(stack)):
-            say({"event": "network", "vm": made, "message": "made"})
+        for host, nets in state.net_hosts.items():
+            for made in ensure_networks(hosts.api(host).host, stack.name, nets):
+                say({"event": "network", "vm": made, "message": "made", "host": host})
         layers = sorted({a.layer for a in actions if a.layer >= 0})
         for layer in layers:
             todo = [a for a in actions if a.layer == layer and a.kind in ("create", "keep", "differs")]
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo)))) as pool:
-                outcomes = list(pool.map(lambda a: self._bring_up(stack, a, nics, base, insecure, say), todo))
+                outcomes = list(pool.map(lambda a: self._bring_up(hosts.worker(a.host), stack, a, nics, base,
+                                                                  insecure, say), todo))
             failures = [(a, error) for a, error in zip(todo, outcomes) if error is not None]
             for action, error in zip(todo, outcomes):
                 result.done[action.vm] = ("failed: " + error.message) if error is not None else (
@@ -130,18 +118,19 @@ class StackApi:
                 raise error
         return result
 
-    def _bring_up(self: "Vmctl", stack: "Stack", action: "Action", nics: dict[str, list["Attachment"]], base: Path,
+    @staticmethod
+    def _bring_up(api: "Vmctl", stack: "Stack", action: "Action", nics: dict[str, list["Attachment"]], base: Path,
                   insecure: bool, say: StackEvent) -> VmctlError | None:
-        """One VM of a layer, on its own connection (a worker thread)."""
+        """One VM of a layer, on its own connection ``api`` to its host (a worker thread;
+        closed here)."""
         from vmctl.policy.stacknet import address_labels
         from vmctl.policy.stackplan import stack_labels
 
         spec = stack.vm(action.entry)
         mine = nics.get(action.vm, [])
-        api = self._sibling()
         try:
             if action.kind == "create":
-                say({"event": "creating", "vm": action.vm})
+                say({"event": "creating", "vm": action.vm, "host": action.host})
                 api.create(action.vm, image=spec.image, template=spec.template, cpus=spec.cpus,
                            memory=spec.memory_mib, disk=spec.disk_bytes, internet=spec.internet,
                            labels={**stack_labels(stack, spec), **address_labels(mine)},
@@ -165,31 +154,43 @@ class StackApi:
             api.close()
 
     def stack_down(self: "Vmctl", name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
-        """Delete every VM of stack ``name`` on this host (and the volumes they own); returns
-        their names. Only VMs carrying the stack's label are touched."""
+        """Delete every VM of stack ``name`` (and the volumes they own), then its networks, on
+        this host and on every host of the inventory; returns the VMs' names. Only objects
+        carrying the stack's label are touched. A host that cannot be reached is skipped and
+        named in the HostError raised at the end (run down again when it is back)."""
+        from vmctl.ops.stacknet import remove_networks
         from vmctl.policy.stackplan import STACK_LABEL
 
-        from vmctl.ops.stacknet import remove_networks
-
+        note = on_note or (lambda _text: None)
+        hosts = _fleet(self)
         removed = []
-        for vm in sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name, reverse=True):
-            self.delete(vm.name, on_note=on_note)
-            removed.append(vm.name)
-        for network in remove_networks(self.host, name):  # after the VMs: none of them uses one any more
-            (on_note or (lambda _text: None))(f"removed network {network}")
+        try:
+            for host in hosts.names():
+                api = hosts.api(host)
+                for vm in sorted(api.list(labels={STACK_LABEL: name}), key=lambda v: v.name, reverse=True):
+                    api.delete(vm.name, on_note=on_note)
+                    removed.append(vm.name)
+                for network in remove_networks(api.host, name):  # after the VMs: none of them uses one any more
+                    note(f"removed network {network}" + (f" on {host}" if host else ""))
+        finally:
+            hosts.close()
+        _raise_unreachable(hosts.unreachable, f"stack {name}: removed {', '.join(removed) or 'nothing'}", "down")
         return removed
 
     def stack_members(self: "Vmctl", name: str) -> list[str]:
         """The names of stack ``name``'s VMs on this host; InvalidInput when it has none
         (a command meant for a stack's VMs must not quietly do nothing)."""
-        names = [vm.name for vm in self.stack_ps(name)]
+        from vmctl.policy.stackplan import STACK_LABEL
+
+        names = sorted(vm.name for vm in self.list(labels={STACK_LABEL: name}))
         if not names:
             raise InvalidInput(f"stack {name!r} has no VM on this host", hint="see `vmctl ps --name STACK`")
         return names
 
-    def stack_ps(self: "Vmctl", name: str) -> list["VmInfo"]:
-        """The VMs of stack ``name`` on this host, with their state, addresses (those on the
-        stack's networks too) and SSH endpoint."""
+    def stack_ps(self: "Vmctl", name: str, *, on_note: Callable[[str], None] | None = None) -> list["VmInfo"]:
+        """The VMs of stack ``name`` on this host and every host of the inventory, with their
+        state, host, addresses (those on the stack's networks too) and SSH endpoint. A host
+        that cannot be reached is told to ``on_note``."""
         from dataclasses import replace
 
         from vmctl.policy.stacknet import NET_LABEL_PREFIX
@@ -200,13 +201,30 @@ class StackApi:
                     if key.startswith(NET_LABEL_PREFIX)]
             return replace(vm, addresses=[*vm.addresses, *mine])
 
-        return [private(vm) for vm in sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name)]
+        hosts = _fleet(self)
+        try:
+            found = [private(vm) for host in hosts.names() for vm in hosts.api(host).list(labels={STACK_LABEL: name})]
+        finally:
+            hosts.close()
+        for host, why in hosts.unreachable.items():
+            (on_note or (lambda _text: None))(f"host {host}: unreachable: {why}")
+        return sorted(found, key=lambda v: (v.name, v.host))
 
 
-def _has_label(labels: Mapping[str, str], nic: "Attachment") -> bool:
-    from vmctl.policy.stacknet import NET_LABEL_PREFIX
+def _fleet(api: "Vmctl") -> "StackHosts":
+    """This host and every host of the inventory (the unreachable ones recorded)."""
+    from vmctl.api.stackhosts import connect
+    from vmctl.ops.inventory import list_hosts
 
-    return labels.get(NET_LABEL_PREFIX + nic.net.entry) == str(nic.address)
+    return connect(api, list(list_hosts().hosts), strict=False)
+
+
+def _raise_unreachable(unreachable: dict[str, str], done: str, verb: str) -> None:
+    if unreachable:
+        from vmctl.errors import HostError
+
+        raise HostError(f"{done}; not reached: " + "; ".join(f"{h}: {why}" for h, why in unreachable.items()),
+                        hint=f"the stack's objects on those hosts remain: `vmctl {verb}` again when they answer")
 
 
 def _configure_networks(api: "Vmctl", stack: "Stack", name: str, nics: dict[str, list["Attachment"]],
@@ -219,14 +237,6 @@ def _configure_networks(api: "Vmctl", stack: "Stack", name: str, nics: dict[str,
     argv = configure_argv([(nic.mac, nic.cidr) for nic in nics.get(name, [])], hosts_lines(name, nics, entry_of),
                           sudo=(api.info(name).ssh_user or "root") != "root")
     api.exec_output(name, argv, timeout=60, insecure=insecure, check=True)
-
-
-def _check_supported(stack: "Stack") -> None:
-    """Parts of the schema `up` does not carry out yet are refused, never ignored."""
-    for spec in stack.vms:
-        if spec.host is not None:
-            raise InvalidInput(f"{stack.source}: vms.{spec.name}.host: placement on other hosts is not built yet",
-                               hint="remove `host:`; the stack is made on the host vmctl connects to (-c URI)")
 
 
 def _add_ports(api: "Vmctl", name: str, spec: "VmSpec") -> None:

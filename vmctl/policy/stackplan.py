@@ -41,9 +41,11 @@ class Action:
     entry: str
     layer: int
     detail: str = ""
+    host: str = ""       # the inventory host it is on or goes to ("": the connection vmctl was given)
 
     def to_dict(self) -> dict[str, object]:
-        return {"action": self.kind, "vm": self.vm, "entry": self.entry, "layer": self.layer, "detail": self.detail}
+        return {"action": self.kind, "vm": self.vm, "entry": self.entry, "layer": self.layer, "detail": self.detail,
+                "host": self.host}
 
 
 def stack_labels(stack: Stack, spec: VmSpec) -> dict[str, str]:

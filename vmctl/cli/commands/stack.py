@@ -37,9 +37,11 @@ def up(file: Path = FILE, dry_run: bool = typer.Option(False, "--dry-run", help=
             json_line(data)
         elif data["event"] == "plan":
             detail = f": {data['detail']}" if data["detail"] else ""
-            note(f"plan  {data['vm']:<20} {WORDS.get(str(data['action']), data['action'])}{detail}")
+            where = f" on {data['host']}" if data.get("host") else ""
+            note(f"plan  {data['vm']:<20} {WORDS.get(str(data['action']), data['action'])}{where}{detail}")
         else:
-            note(f"{data['event']:<9} {data['vm']}" + (f": {data['message']}" if data.get("message") else ""))
+            where = f" on {data['host']}" if data.get("host") else ""
+            note(f"{data['event']:<9} {data['vm']}{where}" + (f": {data['message']}" if data.get("message") else ""))
     result = api().stack_up(stack, base=Path(file).absolute().parent if not Path(file).is_dir() else
                             Path(file).absolute(), dry_run=dry_run, parallel=parallel, insecure=insecure,
                             on_event=event)
@@ -54,7 +56,8 @@ def up(file: Path = FILE, dry_run: bool = typer.Option(False, "--dry-run", help=
 
 @app.command("down")
 def down(file: Path = FILE, name: str = NAME, json_out: bool = opt.JSON) -> None:
-    """Remove the stack's VMs from this host (only VMs carrying its label) and their own volumes."""
+    """Remove the stack's VMs (only VMs carrying its label), their own volumes and the stack's
+    networks, from this host and every host of the inventory."""
     stack_name = name or load_stack(file).name
     removed = api().stack_down(stack_name, on_note=note)
     if json_out:
@@ -65,7 +68,7 @@ def down(file: Path = FILE, name: str = NAME, json_out: bool = opt.JSON) -> None
 
 @app.command("ps")
 def ps(file: Path = FILE, name: str = NAME, json_out: bool = opt.JSON) -> None:
-    """The stack's VMs on this host: state, host, addresses, SSH."""
+    """The stack's VMs on this host and the inventory's hosts: state, host, addresses, SSH."""
     if name is None and not Path(file).exists():
         raise InvalidInput(f"no stack file {file}", hint="give -f FILE or --name STACK")
-    show_vms(api().stack_ps(name or load_stack(file).name), json_out)
+    show_vms(api().stack_ps(name or load_stack(file).name, on_note=note), json_out)
