@@ -35,7 +35,7 @@ class StackHosts:
 
     def names(self) -> list[str]:
         """The reachable hosts (HERE under its inventory name when it has one)."""
-        return ([] if self.here_alias else [HERE]) + list(self.apis)
+        return [self.here_alias, *self.apis]
 
     def worker(self, host: str) -> "Vmctl":
         """A new connection to ``host`` for a worker thread (the caller closes it)."""

@@ -196,14 +196,15 @@ class StackApi:
         from vmctl.policy.stacknet import NET_LABEL_PREFIX
         from vmctl.policy.stackplan import STACK_LABEL
 
-        def private(vm: "VmInfo") -> "VmInfo":
+        def private(vm: "VmInfo", host: str) -> "VmInfo":
             mine = [f"{address} ({key[len(NET_LABEL_PREFIX):]})" for key, address in sorted(vm.labels.items())
                     if key.startswith(NET_LABEL_PREFIX)]
-            return replace(vm, addresses=[*vm.addresses, *mine])
+            return replace(vm, addresses=[*vm.addresses, *mine], host=host or vm.host)  # the inventory's name
 
         hosts = _fleet(self)
         try:
-            found = [private(vm) for host in hosts.names() for vm in hosts.api(host).list(labels={STACK_LABEL: name})]
+            found = [private(vm, host) for host in hosts.names()
+                     for vm in hosts.api(host).list(labels={STACK_LABEL: name})]
         finally:
             hosts.close()
         for host, why in hosts.unreachable.items():

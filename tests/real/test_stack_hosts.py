@@ -1,0 +1,90 @@
+"""A stack over a three-host lab (issue 16, items 1, 2 and 7): `host: zone=a` spreads two
+web replicas over the two hosts labelled zone=a, `host: lab3` puts a database and its
+client on lab3, on a private network where they reach each other by name. Re-applied
+with no change, listed across hosts (`ps` from another host than the one up ran on), and
+torn down with nothing left on any host. The lab's hosts are reached only through their
+sshd (qemu+ssh URIs from the inventory), as real hosts in a rack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from vmctl.api import Vmctl, load_stack
+from vmctl.testing.lab.testlab import LabView, migration_lab
+
+
+@pytest.fixture(scope="module")
+def lab3(api: Vmctl) -> Iterator[LabView]:
+    with migration_lab(3) as view, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VMCTL_LAB_DIR", str(view.lab.root))
+        yield view
+
+
+def vmctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vmctl", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+
+
+def test_a_stack_placed_over_three_hosts(api, lab3, vm_name, tmp_path, monkeypatch):
+    inventory = {"VMCTL_HOSTS": str(tmp_path / "hosts.yaml")}
+    monkeypatch.setenv("VMCTL_HOSTS", inventory["VMCTL_HOSTS"])
+    for host, zone in (("lab1", "a"), ("lab2", "a"), ("lab3", "b")):
+        added = vmctl("host", "add", host, lab3.host(host).uri, "--label", f"zone={zone}", env=inventory)
+        assert added.returncode == 0, added.stderr
+    web, db, client = f"{vm_name}-web", f"{vm_name}-db", f"{vm_name}-client"
+    path = tmp_path / "stack.yaml"
+    path.write_text(f"""\
+version: 1
+name: {vm_name}
+networks:
+  lan: {{subnet: 10.77.0.0/24}}
+vms:
+  {web}: {{count: 2, memory: 256M, host: "zone=a"}}
+  {db}: {{memory: 256M, host: lab3, networks: [lan]}}
+  {client}:
+    memory: 256M
+    host: lab3
+    networks: [lan]
+    depends_on: [{db}]
+""")
+    stack = load_stack(path)
+    # up runs on lab1 (-H lab1): it is the inventory's lab1, not a fourth host
+    with Vmctl(lab3.host("lab1").uri, labels=api.labels) as here:
+        try:
+            plan = {a.vm: (a.kind, a.host) for a in here.stack_plan(stack)}
+            assert plan == {"vmctl-" + vm_name + "-lan": ("network", "lab3"), f"{web}-1": ("create", "lab1"),
+                            f"{web}-2": ("create", "lab2"), db: ("create", "lab3"), client: ("create", "lab3")}
+            assert all(not lab3.domains(h) for h in ("lab1", "lab2", "lab3"))  # planning made nothing
+
+            done = here.stack_up(stack, base=tmp_path)
+            assert set(done.done.values()) == {"created"}
+            assert lab3.where(f"{web}-1") == ["lab1"] and lab3.where(f"{web}-2") == ["lab2"]
+            assert lab3.where(db) == ["lab3"] and lab3.where(client) == ["lab3"]
+            with Vmctl(lab3.host("lab3").uri) as on3:
+                ping = on3.exec_output(client, ["ping", "-c", "1", "-W", "5", db], timeout=30)
+                assert ping.exit_status == 0 and b"10.77.0.10" in ping.stdout, ping.stdout + ping.stderr
+
+            again = here.stack_up(stack, base=tmp_path)
+            assert set(again.done.values()) == {"kept"}
+
+            ps = vmctl("-H", "lab2", "ps", "-f", str(path), "--json", env=inventory)
+            assert ps.returncode == 0, ps.stderr
+            assert sorted((v["name"], v["host"]) for v in json.loads(ps.stdout)) == sorted(
+                [(client, "lab3"), (db, "lab3"), (f"{web}-1", "lab1"), (f"{web}-2", "lab2")])
+        finally:
+            down = vmctl("-H", "lab1", "down", "-f", str(path), "--json", env=inventory)
+        assert down.returncode == 0, down.stderr
+        assert sorted(json.loads(down.stdout)["removed"]) == sorted([client, db, f"{web}-1", f"{web}-2"])
+        for host in ("lab1", "lab2", "lab3"):
+            assert lab3.domains(host) == {}, host
+            assert not lab3.vm_files(host, vm_name), host
+        with Vmctl(lab3.local_uri("lab3")) as on3:
+            from vmctl.ops.stacknet import stack_networks
+
+            assert stack_networks(on3.host, vm_name) == []
