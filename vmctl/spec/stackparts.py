@@ -134,6 +134,9 @@ def parse_ports(node: Node) -> tuple[PortForward, ...]:
             forward = parse_forward(text)
         except InvalidInput as exc:
             raise item.error(exc.message, PORT_HINT) from None
+        if forward.proto == "tcp" and forward.guest_port == 22:
+            raise item.error("the guest's SSH port is forwarded by vmctl already",
+                             "`vmctl ps` shows where; `vmctl ssh-config NAME` for ssh, scp and rsync")
         forwards.append(forward)
     return tuple(forwards)
 

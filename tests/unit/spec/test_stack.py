@@ -320,7 +320,7 @@ def test_networks_must_be_declared():
 
 
 def test_host_ports_are_forwarded_once():
-    error = refused("version: 1\nname: s\nvms:\n  a: {ports: ['8080:80']}\n  b:\n    ports: ['22:22', '0.0.0.0:8080:81']\n")
+    error = refused("version: 1\nname: s\nvms:\n  a: {ports: ['8080:80']}\n  b:\n    ports: ['22:23', '0.0.0.0:8080:81']\n")
     assert error.message == "stack.yaml:6: vms.b.ports[1]: host port 8080/tcp is already forwarded by vms.a"
     assert parse("version: 1\nname: s\nvms:\n  a: {ports: ['8080:80']}\n  b: {ports: ['8080:80/udp']}\n")
     error = refused("version: 1\nname: s\nvms:\n  web:\n    count: 2\n    ports: ['8080:80']\n")
@@ -370,3 +370,8 @@ def test_the_docs_show_the_example_file():
 
 def test_step_actions_match_the_provisioning_plan():
     assert STEP_ACTIONS == ACTIONS
+
+
+def test_a_forward_to_the_guests_ssh_port_is_refused_at_its_line():
+    with pytest.raises(InvalidInput, match=r"s.yaml:4: vms.a.ports\[0\]: the guest's SSH port is forwarded by vmctl"):
+        parse_stack("version: 1\nname: s\nvms:\n  a: {ports: ['2222:22']}\n", "s.yaml", {})
