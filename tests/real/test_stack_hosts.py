@@ -77,10 +77,19 @@ vms:
             assert ps.returncode == 0, ps.stderr
             assert sorted((v["name"], v["host"]) for v in json.loads(ps.stdout)) == sorted(
                 [(client, "lab3"), (db, "lab3"), (f"{web}-1", "lab1"), (f"{web}-2", "lab2")])
+            # a host of the inventory that does not answer: down removes the rest and says so
+            gone = f"qemu+unix:///system?socket={tmp_path}/nobody"
+            assert vmctl("host", "add", "gone", gone, env=inventory).returncode == 0
         finally:
             down = vmctl("-H", "lab1", "down", "-f", str(path), "--json", env=inventory)
-        assert down.returncode == 0, down.stderr
-        assert sorted(json.loads(down.stdout)["removed"]) == sorted([client, db, f"{web}-1", f"{web}-2"])
+        assert down.returncode == 7, down.stdout + down.stderr
+        error = json.loads(down.stdout)["error"]
+        assert "not reached: gone: " in error["message"] and "again" in error["hint"]
+        for name in (client, db, f"{web}-1", f"{web}-2"):
+            assert name in error["message"]  # what it did remove is said
+        assert vmctl("host", "rm", "gone", env=inventory).returncode == 0
+        again = vmctl("-H", "lab1", "down", "-f", str(path), "--json", env=inventory)
+        assert again.returncode == 0 and json.loads(again.stdout)["removed"] == [], again.stderr
         for host in ("lab1", "lab2", "lab3"):
             assert lab3.domains(host) == {}, host
             assert not lab3.vm_files(host, vm_name), host
