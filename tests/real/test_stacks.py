@@ -46,7 +46,7 @@ vms:
     networks: [lan]
     ports: ["${{CLIENT_PORT}}:80"]
     provision:
-      - run: "touch /root/ready"
+      - run: "echo provisioned >> /root/ready"
     ready:
       file: /root/ready
       timeout: 60
@@ -96,6 +96,8 @@ def test_up_again_change_kill_and_down(api, tiny, vm_name, leftovers, tmp_path, 
         again = vmctl("up", "-f", str(path), "--json")  # no change: everything kept
         assert again.returncode == 0, again.stderr
         assert set(split(again.stdout)[1]["result"]["done"].values()) == {"kept"}
+        # its provisioning ran once: the readiness check does not replace the record of completed steps
+        assert api.exec_output(client, ["cat", "/root/ready"]).stdout == b"provisioned\n"
 
         ps = vmctl("ps", "-f", str(path), "--json")
         assert ps.returncode == 0 and [v["name"] for v in json.loads(ps.stdout)] == [client, f"{web}-1", f"{web}-2"]

@@ -113,15 +113,17 @@ class GuestApi:
         load_plan(Path(plan))
 
     def provision(self, name: str, plan: "str | Path | ProvisionPlan", *, insecure: bool = False, on_event=None,
-                  out=None, err=None) -> "ProvisionResult":
+                  out=None, err=None, record: bool = True) -> "ProvisionResult":
         """Run a provisioning plan's steps in the guest (resumable: completed steps are
-        skipped); ``plan`` is a plan file or a parsed ``ProvisionPlan`` (see plan_from_data)."""
+        skipped); ``plan`` is a plan file or a parsed ``ProvisionPlan`` (see plan_from_data).
+        ``record=False``: run every step and keep no record (a check, e.g. a readiness wait,
+        must not replace the record of the VM's provisioning)."""
         from vmctl.ops.guest import provision_one
         from vmctl.provision.plan import ProvisionPlan
 
         return provision_one(self.guest(insecure=insecure), self.vms, name,
                              plan if isinstance(plan, ProvisionPlan) else Path(plan), on_event=on_event,
-                             out=out, err=err)
+                             out=out, err=err, record=record)
 
     def provision_many(self, names: list[str], plan: str | Path, *, write: LineWriter, parallel: int = 4,
                        insecure: bool = False) -> "FanOutSummary":

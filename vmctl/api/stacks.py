@@ -272,4 +272,4 @@ def _wait_ready(api: "Vmctl", stack: "Stack", spec: "VmSpec", name: str, insecur
     if ready.timeout is not None:
         step["timeout"] = ready.timeout
     api.provision(name, plan_from_data({"steps": [step]}, Path(f"{stack.source}: vms.{spec.name}.ready"), Path("/")),
-                  insecure=insecure)
+                  insecure=insecure, record=False)  # the record is the VM's provisioning's

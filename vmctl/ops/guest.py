@@ -148,15 +148,15 @@ def listening_ports(proc_net_tcp: str) -> set[int]:
 
 def provision_one(access: GuestAccess, vms: Vms, name: str, plan_path: "Path | ProvisionPlan", *,
                   on_event: Callable[["ProvisionEvent"], None] | None = None,
-                  out: Writer | None = None, err: Writer | None = None) -> "ProvisionResult":
+                  out: Writer | None = None, err: Writer | None = None, record: bool = True) -> "ProvisionResult":
     from vmctl.provision.plan import ProvisionPlan, load_plan
     from vmctl.provision.runner import run_plan
-    from vmctl.provision.state import MetadataState
+    from vmctl.provision.state import MemoryState, MetadataState
 
     plan = plan_path if isinstance(plan_path, ProvisionPlan) else load_plan(plan_path)
     guest = SessionGuest(access, vms, name)
     state = MetadataState(lambda: vms.info_meta(name).provisioned,
-                          lambda done: vms.update_meta(name, provisioned=done))
+                          lambda done: vms.update_meta(name, provisioned=done)) if record else MemoryState()
     try:
         return run_plan(plan, guest, state, on_event=on_event, on_stdout=out, on_stderr=err)
     finally:
