@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vmctl.errors import VmctlError
+from vmctl.errors import HostError, VmctlError
 from vmctl.policy.stackplace import HERE
 
 if TYPE_CHECKING:
@@ -50,31 +50,46 @@ class StackHosts:
             api.close()
 
 
-def connect(here: "Vmctl", entries: "list[HostEntry]", *, strict: bool) -> StackHosts:
-    """Connections to ``entries`` (besides HERE). ``strict``: a host that cannot be reached
-    raises; otherwise it is recorded in ``unreachable``."""
+def connect(here: "Vmctl", entries: "list[HostEntry]", *, strict: bool, timeout: float = 30.0) -> StackHosts:
+    """Connections to ``entries`` (besides HERE), opened in parallel: a host that does not
+    answer within ``timeout`` seconds never holds the command. ``strict``: a host that
+    cannot be reached raises; otherwise it is recorded in ``unreachable``."""
+    import threading
+    import time
+
     from vmctl.api import Vmctl
     from vmctl.virt.migrate import host_uuid
 
     hosts = StackHosts(here)
     mine = host_uuid(here.host)
-    for entry in entries:
+    answers: dict[str, tuple["Vmctl", str] | str] = {}
+
+    def one(entry: "HostEntry") -> None:
         api = Vmctl(entry.uri, pool=here.pool_name, pool_path=here.pool_path, labels=here.labels)
         try:
-            same = bool(mine) and host_uuid(api.host) == mine
+            answers[entry.name] = (api, host_uuid(api.host))
         except VmctlError as exc:
             api.close()
-            if strict:
-                exc.message = f"host {entry.name}: {exc.message}"
-                hosts.close()
-                raise
-            hosts.unreachable[entry.name] = exc.message
-            continue
-        if same:
-            api.close()
-            hosts.here_alias = entry.name
-            hosts.uris[entry.name] = None
-            continue
-        hosts.uris[entry.name] = entry.uri
-        hosts.apis[entry.name] = api
+            answers[entry.name] = exc.message
+
+    # daemon threads: a host whose SSH connect hangs must not hold the process
+    workers = [threading.Thread(target=one, args=(entry,), daemon=True) for entry in entries]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    for entry in entries:
+        answer = answers.get(entry.name, f"no answer within {timeout:.0f} s")
+        if isinstance(answer, str):
+            hosts.unreachable[entry.name] = answer
+        elif mine and answer[1] == mine:
+            answer[0].close()
+            hosts.here_alias, hosts.uris[entry.name] = entry.name, None
+        else:
+            hosts.uris[entry.name], hosts.apis[entry.name] = entry.uri, answer[0]
+    if strict and hosts.unreachable:
+        hosts.close()
+        raise HostError("; ".join(f"host {name}: {why}" for name, why in hosts.unreachable.items()),
+                        hint="the stack places VMs there: bring the host back, or change `host:`; nothing was changed")
     return hosts

@@ -33,9 +33,13 @@ def open_hosts(here: "Vmctl", stack: "Stack") -> "StackHosts":
     from vmctl.api.stackhosts import StackHosts, connect
     from vmctl.ops.inventory import list_hosts
 
+    from vmctl.policy.stackplace import candidates
+
     if all(spec.host is None for spec in stack.vms):
         return StackHosts(here)
-    return connect(here, list(list_hosts().hosts), strict=True)
+    entries = list(list_hosts().hosts)
+    needed = {host for allowed in candidates(stack, entries).values() for host in allowed}
+    return connect(here, [entry for entry in entries if entry.name in needed], strict=True)
 
 
 def plan_stack(hosts: "StackHosts", stack: "Stack") -> StackState:
