@@ -52,6 +52,18 @@ class UpResult:
                 "done": dict(self.done)}
 
 
+@dataclass
+class DownResult:
+    """What `down` did: the VMs removed and, per VM, the volume paths kept (``keep_disks``)."""
+
+    stack: str
+    removed: list[str] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"stack": self.stack, "removed": list(self.removed), "kept": dict(self.kept)}
+
+
 class StackApi:
     """Mixed into :class:`vmctl.api.Vmctl`."""
 
@@ -134,16 +146,20 @@ class StackApi:
         finally:
             api.close()
 
-    def stack_down(self: "Vmctl", name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
-        """Delete every VM of stack ``name`` on this host (and the volumes they own); returns
-        their names. Only VMs carrying the stack's label are touched."""
+    def stack_down(self: "Vmctl", name: str, *, keep_disks: bool = False,
+                   on_note: Callable[[str], None] | None = None) -> "DownResult":
+        """Delete every VM of stack ``name`` on this host (and the volumes they own, or with
+        ``keep_disks`` all but their CD-ROMs: the disks stay in the pool, listed in the
+        result's ``kept``). Only VMs carrying the stack's label are touched."""
         from vmctl.policy.stackplan import STACK_LABEL
 
-        removed = []
+        result = DownResult(name)
         for vm in sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name, reverse=True):
-            self.delete(vm.name, on_note=on_note)
-            removed.append(vm.name)
-        return removed
+            deleted = self.vms.remove(vm.name, keep_disks=keep_disks, on_note=on_note)
+            result.removed.append(vm.name)
+            if deleted.kept:
+                result.kept[vm.name] = deleted.kept
+        return result
 
     def stack_members(self: "Vmctl", name: str) -> list[str]:
         """The names of stack ``name``'s VMs on this host; InvalidInput when it has none
