@@ -21,6 +21,8 @@ from vmctl.errors import InvalidInput, NotFound, VmctlError
 
 if TYPE_CHECKING:
     from vmctl.api import Vmctl
+    from vmctl.ops.backup import BackupResult
+    from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.vms import VmInfo
     from vmctl.policy.stackplan import Action
     from vmctl.spec.stack import Stack, VmSpec
@@ -62,6 +64,21 @@ class DownResult:
 
     def to_dict(self) -> dict[str, object]:
         return {"stack": self.stack, "removed": list(self.removed), "kept": dict(self.kept)}
+
+
+@dataclass
+class StackBackup:
+    """`backup --stack`: each VM's outcome (``summary``) and its backup when it was made."""
+
+    stack: str
+    summary: "FanOutSummary"
+    backups: dict[str, "BackupResult"] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"stack": self.stack, "vms": [
+            {"name": o.name, "error": o.error, "exit_status": o.exit_status,
+             "backup": self.backups[o.name].to_dict() if o.name in self.backups else None}
+            for o in self.summary.outcomes]}
 
 
 class StackApi:
@@ -174,6 +191,31 @@ class StackApi:
         from vmctl.policy.stackplan import STACK_LABEL
 
         return sorted(self.list(labels={STACK_LABEL: name}), key=lambda v: v.name)
+
+    def stack_copy(self: "Vmctl", name: str, src: str, dest: str, *, recursive: bool = False, parallel: int = 4,
+                   insecure: bool = False, write: Callable[[str], None]) -> "FanOutSummary":
+        """`vmctl cp` for every VM of stack ``name``, the guest side written ``:/path``: a host
+        file to each VM, or each VM's file into ``dest/VMNAME/`` (see ops.stackfan). A VM
+        that fails is its outcome; the others are still done. ``write`` gets a line per copy."""
+        from vmctl.ops.stackfan import copy_many
+
+        def copy_one(one_src: str, one_dest: str) -> None:
+            with self._sibling() as api:
+                api.copy(one_src, one_dest, recursive=recursive, insecure=insecure)
+        return copy_many(copy_one, self.stack_members(name), src, dest, parallel=parallel, write=write)
+
+    def stack_backup(self: "Vmctl", name: str, dest: "str | Path", *, parallel: int = 2,
+                     write: Callable[[str], None]) -> "StackBackup":
+        """:meth:`backup` of every VM of stack ``name`` into ``dest/VMNAME`` (``dest`` is made
+        if missing; each VM's directory must be new). A VM that fails is its outcome; the
+        others are still backed up. ``write`` gets a line per backup."""
+        from vmctl.ops.stackfan import backup_many
+
+        def backup_one(vm: str, where: Path) -> "BackupResult":
+            with self._sibling() as api:
+                return api.backup(vm, where)
+        summary, done = backup_many(backup_one, self.stack_members(name), Path(dest), parallel=parallel, write=write)
+        return StackBackup(name, summary, done)
 
 
 def _check_supported(stack: "Stack") -> None:

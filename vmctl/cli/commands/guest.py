@@ -167,16 +167,29 @@ def ssh_config(names: list[str] = typer.Argument(None, metavar="[NAME...]", auto
 
 
 @app.command("cp")
-def cp(src: str = typer.Argument(..., help="Source: a local path or NAME:/path."),
-       dest: str = typer.Argument(..., help="Destination: a local path or NAME:/path."),
+def cp(src: str = typer.Argument(..., help="Source: a local path or NAME:/path (with --stack: :/path)."),
+       dest: str = typer.Argument(..., help="Destination: a local path or NAME:/path (with --stack: :/path)."),
        recursive: bool = typer.Option(False, "--recursive", "-r", help="Copy directories."),
-       insecure: bool = INSECURE, json_out: bool = opt.JSON) -> None:
+       stack: str = typer.Option(None, "--stack", help="Every VM of this stack (`vmctl up`): the guest side is "
+                                 ":/path; from the guests, each VM's file goes into DEST/VMNAME/."),
+       parallel: int = PARALLEL, insecure: bool = INSECURE, json_out: bool = opt.JSON) -> int:
     """Copy files between host and guest over SFTP, keeping modes. On a terminal, a
-    progress bar per file; --json: progress as JSON lines, then the result."""
+    progress bar per file; --json: progress as JSON lines, then the result. With --stack,
+    one line per VM and a table; exit non-zero if any VM's copy failed (the others are
+    still done)."""
+    if stack:
+        summary = api().stack_copy(stack, src, dest, recursive=recursive, parallel=parallel, insecure=insecure,
+                                   write=note)
+        if json_out:
+            emit_json([{"name": o.name, "error": o.error, "exit_status": o.exit_status} for o in summary.outcomes])
+        else:
+            _print_summary(summary)
+        return summary.exit_status
     with ProgressView(json_out) as progress:
         vm = api().copy(src, dest, recursive=recursive, insecure=insecure, progress=progress)
     if json_out:
         json_line({"vm": vm, "src": src, "dest": dest})
+    return 0
 
 
 @app.command("provision")
