@@ -1,7 +1,7 @@
 """A stack's VMs at once on the real tiny guest (issue 16 item 2): `cp --stack` to every
 VM and back into DEST/VMNAME/ (one VM failing does not stop the other, exit non-zero),
 `backup --stack` into DIR/VMNAME, then `down --keep-disks`: the VMs go, their disks stay
-in the pool (and the test removes them itself). One two-VM stack for all of it: TCG
+in the pool, and a later `up` refuses while they are there (the test then removes them). One two-VM stack for all of it: TCG
 boots are slow."""
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ def test_cp_and_backup_on_a_stack_then_down_keeping_disks(api, tiny, vm_name, le
             assert f"{api.pool.path}/{vm}-vda.qcow2" in kept[vm]
             assert not any(p.endswith(".iso") for p in kept[vm])  # the seed goes
             assert all(api.pool.has_volume(Path(p).name) for p in kept[vm])
+        blocked = vmctl("up", "-f", str(path))  # the kept disks are the user's: up does not take them over
+        assert blocked.returncode == 5 and f"volume {vms[0]}-vda.qcow2 exists already" in blocked.stderr, blocked.stderr
+        assert not any(v.name in vms for v in api.list())
     finally:
         for volumes in kept.values():
             for volume in volumes:
