@@ -7,11 +7,15 @@ boots are slow."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vmctl.ops.volumes import remove_volume_safely
+from vmctl.testing.pause import PausedVmctl
 
 VMCTL = [sys.executable, "-m", "vmctl"]
 
@@ -76,5 +80,33 @@ def test_cp_and_backup_on_a_stack_then_down_keeping_disks(api, tiny, vm_name, le
             for volume in volumes:
                 remove_volume_safely(api.host, api.pool, Path(volume).name)
         if any(v.name in vms for v in api.list()):
+            vmctl("down", "--name", vm_name)
+    assert leftovers() == before
+
+
+@pytest.mark.parametrize("point", ["delete:recorded", "delete:undefined"])
+def test_down_keeping_disks_killed_half_way_is_finished_without_them(api, tiny, vm_name, leftovers, tmp_path,
+                                                                      point):
+    """SIGKILL inside `down --keep-disks`: the next command (here `repair VM`) finishes the
+    delete from its record, which never named the disk: the VM and its seed go, the disk
+    stays."""
+    before = leftovers()
+    (tmp_path / "stack.yaml").write_text(f"version: 1\nname: {vm_name}\nvms:\n  {vm_name}-1:\n    memory: 256M\n")
+    vm, disk = f"{vm_name}-1", f"{vm_name}-1-vda.qcow2"
+    try:
+        assert vmctl("up", "-f", str(tmp_path / "stack.yaml")).returncode == 0
+        held = PausedVmctl(["down", "--name", vm_name, "--keep-disks"], point, tmp_path)
+        try:
+            held.stop(signal.SIGKILL)
+        finally:
+            held.kill()
+        repaired = vmctl("repair", vm)
+        assert repaired.returncode == 0, repaired.stderr
+        api.pool.refresh()
+        assert not any(v.name == vm for v in api.list())
+        assert sorted(v for v in api.pool.volume_names() if v.startswith(f"{vm}-") or v.startswith(f"{vm}.")) == [disk]
+    finally:
+        remove_volume_safely(api.host, api.pool, disk)
+        if any(v.name == vm for v in api.list()):
             vmctl("down", "--name", vm_name)
     assert leftovers() == before
