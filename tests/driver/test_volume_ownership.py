@@ -148,3 +148,21 @@ def test_known_hosts_are_the_labs_and_those_given(tmp_path, monkeypatch):
     (tmp_path / "lab.json").write_text('{"hosts": [{"name": "lab1", "root": "/r1", "host_uuid": "u1"}]}')
     assert [(h.uri, h.uuid, h.label) for h in known_hosts(["test:///x"])] == [
         ("qemu+unix:///system?socket=/r1/run/libvirt-sock", "u1", "lab1"), ("test:///x", "", "test:///x")]
+
+
+def test_delete_keeping_disks_keeps_the_disks_and_removes_the_seed(host, pool):
+    from vmctl.ops.delete import remove_vm
+
+    spec = DomainSpec(  # the seed as the CD-ROM it is on a real VM
+        name="web1", accel=Accel.TCG,
+        disks=(DiskSpec("/vmctl-pool/web1-vda.qcow2"),
+               DiskSpec("/vmctl-pool/web1-seed.iso", target="sda", format="raw", device="cdrom", bus="sata",
+                        readonly=True)),
+        nics=(NicSpec(ssh_port=10100),), boot=DirectBoot("/k", "/i", "console=ttyS0"),
+        meta=VmMeta(image="tiny", template="linux-direct", accel_reason="test", ssh_port=10100,
+                    volumes=("web1-vda.qcow2", "web1-seed.iso")))
+    domains.define(host, render_domain((builtin_dir() / "linux-direct.xml").read_bytes(), spec))
+    done = remove_vm(host, pool, "web1", keep_disks=True)
+    assert done.removed == ["/vmctl-pool/web1-seed.iso"] and done.kept == ["/vmctl-pool/web1-vda.qcow2"]
+    assert not domains.exists(host, "web1") and pool.has_volume("web1-vda.qcow2")
+    assert not pool.has_volume("web1-seed.iso")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vmctl.api.admin import AdminApi
 from vmctl.api.disks import DiskApi
 from vmctl.api.guests import GuestApi
+from vmctl.api.lazy import unlocked_cached_property as _unlocked_cached_property
 from vmctl.api.runs import RunApi
 from vmctl.api.snapshots import SnapshotApi
 from vmctl.api.stacks import StackApi, load_stack
@@ -127,11 +127,11 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
         """A new Vmctl on the same host (own connection), for worker threads."""
         return Vmctl(self._uri, pool=self.pool_name, pool_path=self.pool_path, labels=self.labels)
 
-    @cached_property
+    @_unlocked_cached_property
     def host(self) -> Host:
         return Host(self._uri)
 
-    @cached_property
+    @_unlocked_cached_property
     def pools(self) -> PoolRef:
         return PoolRef(self.host, self.pool_name, self.pool_path)
 
@@ -140,7 +140,7 @@ class Vmctl(GuestApi, SnapshotApi, RunApi, DiskApi, AdminApi, StackApi):
         """vmctl's pool on this host, created on first use."""
         return self.pools.ensure()
 
-    @cached_property
+    @_unlocked_cached_property
     def vms(self) -> Vms:
         return Vms(self.host, self.pools)
 

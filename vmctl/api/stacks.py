@@ -22,6 +22,8 @@ from vmctl.errors import InvalidInput, VmctlError
 if TYPE_CHECKING:
     from vmctl.api import Vmctl
     from vmctl.api.stackhosts import StackHosts
+    from vmctl.ops.backup import BackupResult
+    from vmctl.ops.fanout import FanOutSummary
     from vmctl.ops.vms import VmInfo
     from vmctl.policy.stacknet import Attachment
     from vmctl.policy.stackplan import Action
@@ -52,6 +54,33 @@ class UpResult:
     def to_dict(self) -> dict[str, object]:
         return {"stack": self.stack, "dry_run": self.dry_run, "actions": [a.to_dict() for a in self.actions],
                 "done": dict(self.done)}
+
+
+@dataclass
+class DownResult:
+    """What `down` did: the VMs removed and, per VM, the volume paths kept (``keep_disks``)."""
+
+    stack: str
+    removed: list[str] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"stack": self.stack, "removed": list(self.removed), "kept": dict(self.kept)}
+
+
+@dataclass
+class StackBackup:
+    """`backup --stack`: each VM's outcome (``summary``) and its backup when it was made."""
+
+    stack: str
+    summary: "FanOutSummary"
+    backups: dict[str, "BackupResult"] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"stack": self.stack, "vms": [
+            {"name": o.name, "error": o.error, "exit_status": o.exit_status,
+             "backup": self.backups[o.name].to_dict() if o.name in self.backups else None}
+            for o in self.summary.outcomes]}
 
 
 class StackApi:
@@ -153,9 +182,11 @@ class StackApi:
         finally:
             api.close()
 
-    def stack_down(self: "Vmctl", name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
-        """Delete every VM of stack ``name`` (and the volumes they own), then its networks, on
-        this host and on every host of the inventory; returns the VMs' names. Only objects
+    def stack_down(self: "Vmctl", name: str, *, keep_disks: bool = False,
+                   on_note: Callable[[str], None] | None = None) -> "DownResult":
+        """Delete every VM of stack ``name`` (and the volumes they own, or with ``keep_disks``
+        all but their CD-ROMs: the disks stay in the pool, listed in the result's ``kept``),
+        then its networks, on this host and on every host of the inventory. Only objects
         carrying the stack's label are touched. A host that cannot be reached is skipped and
         named in the HostError raised at the end (run down again when it is back)."""
         from vmctl.ops.stacknet import remove_networks
@@ -163,19 +194,22 @@ class StackApi:
 
         note = on_note or (lambda _text: None)
         hosts = _fleet(self)
-        removed = []
+        result = DownResult(name)
         try:
             for host in hosts.names():
                 api = hosts.api(host)
                 for vm in sorted(api.list(labels={STACK_LABEL: name}), key=lambda v: v.name, reverse=True):
-                    api.delete(vm.name, on_note=on_note)
-                    removed.append(vm.name)
+                    deleted = api.vms.remove(vm.name, keep_disks=keep_disks, on_note=on_note)
+                    result.removed.append(vm.name)
+                    if deleted.kept:
+                        result.kept[vm.name] = deleted.kept
                 for network in remove_networks(api.host, name):  # after the VMs: none of them uses one any more
                     note(f"removed network {network}" + (f" on {host}" if host else ""))
         finally:
             hosts.close()
-        _raise_unreachable(hosts.unreachable, f"stack {name}: removed {', '.join(removed) or 'nothing'}", "down")
-        return removed
+        _raise_unreachable(hosts.unreachable, f"stack {name}: removed {', '.join(result.removed) or 'nothing'}",
+                           "down")
+        return result
 
     def stack_members(self: "Vmctl", name: str) -> list[str]:
         """The names of stack ``name``'s VMs on this host; InvalidInput when it has none
@@ -210,6 +244,31 @@ class StackApi:
         for host, why in hosts.unreachable.items():
             (on_note or (lambda _text: None))(f"host {host}: unreachable: {why}")
         return sorted(found, key=lambda v: (v.name, v.host))
+
+    def stack_copy(self: "Vmctl", name: str, src: str, dest: str, *, recursive: bool = False, parallel: int = 4,
+                   insecure: bool = False, write: Callable[[str], None]) -> "FanOutSummary":
+        """`vmctl cp` for every VM of stack ``name``, the guest side written ``:/path``: a host
+        file to each VM, or each VM's file into ``dest/VMNAME/`` (see ops.stackfan). A VM
+        that fails is its outcome; the others are still done. ``write`` gets a line per copy."""
+        from vmctl.ops.stackfan import copy_many
+
+        def copy_one(one_src: str, one_dest: str) -> None:
+            with self._sibling() as api:
+                api.copy(one_src, one_dest, recursive=recursive, insecure=insecure)
+        return copy_many(copy_one, self.stack_members(name), src, dest, parallel=parallel, write=write)
+
+    def stack_backup(self: "Vmctl", name: str, dest: "str | Path", *, parallel: int = 2,
+                     write: Callable[[str], None]) -> "StackBackup":
+        """:meth:`backup` of every VM of stack ``name`` into ``dest/VMNAME`` (``dest`` is made
+        if missing; each VM's directory must be new). A VM that fails is its outcome; the
+        others are still backed up. ``write`` gets a line per backup."""
+        from vmctl.ops.stackfan import backup_many
+
+        def backup_one(vm: str, where: Path) -> "BackupResult":
+            with self._sibling() as api:
+                return api.backup(vm, where)
+        summary, done = backup_many(backup_one, self.stack_members(name), Path(dest), parallel=parallel, write=write)
+        return StackBackup(name, summary, done)
 
 
 def _fleet(api: "Vmctl") -> "StackHosts":

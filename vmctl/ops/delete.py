@@ -5,6 +5,7 @@ create) is cleaned up too."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vmctl.errors import Conflict, NotFound
@@ -12,7 +13,7 @@ from vmctl.libvirtxml.facts import DomainFacts, parse_domain
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.safety.operation import Operation
 from vmctl.ops.volumes import all_refs
-from vmctl.policy.ownership import Use, delete_decision, describe_users, users
+from vmctl.policy.ownership import Use, delete_decision, describe_users, kept_disks, users
 from vmctl.spec.volumes import is_legacy_vm_volume
 from vmctl.virt import domains
 from vmctl.virt.host import Host
@@ -42,26 +43,45 @@ def users_of(host: Host, pool: Pool, volumes: list[str], *, besides: str,
                  besides=besides)
 
 
+@dataclass(frozen=True)
+class Deleted:
+    """What a delete removed and (``keep_disks``) kept: volume paths in the pool."""
+
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
 def delete_vm(host: Host, pool: Pool, name: str, *, hosts: Sequence[str] = (), keep_shared: bool = True,
               on_note: Callable[[str], None] | None = None) -> list[str]:
-    """Power off, undefine, remove the VM's own volumes; returns their paths. A dead
+    """Power off, undefine, remove the VM's own volumes; returns their paths (see
+    :func:`remove_vm`)."""
+    return remove_vm(host, pool, name, hosts=hosts, keep_shared=keep_shared, on_note=on_note).removed
+
+
+def remove_vm(host: Host, pool: Pool, name: str, *, hosts: Sequence[str] = (), keep_shared: bool = True,
+              keep_disks: bool = False, on_note: Callable[[str], None] | None = None) -> Deleted:
+    """Power off, undefine, remove the VM's own volumes. A dead
     operation on the name (say, a killed create) is finished or undone first.
 
     Volumes another domain uses are never removed. When only domains on other hosts
     use them (a definition ``migrate --keep-source`` left on shared storage: the guest
     runs on the other host from the same disks), the definition goes and the disks
     stay (``keep_shared``); a user on this host, or an overlay backed by them, makes
-    the delete refuse with nothing changed."""
+    the delete refuse with nothing changed. ``keep_disks``: the VM's disks stay in the
+    pool (its CD-ROMs, the seed among them, go; policy.ownership.kept_disks); they are
+    never recorded, so a killed delete finishes without them too."""
     with Operation(host, pool, "delete", name, finishes=True) as op:
         repaired = [f"{pool.path}/{o.name}" for o in op.repaired if o.kind == "volume" and o.result == "removed"]
         try:
             dom = domains.lookup(host, name)  # once the lock is held: a repair may have removed it
         except NotFound:
             if op.repaired_record:  # a dead operation's leftovers were the VM: they are gone now
-                return repaired
+                return Deleted(repaired)
             raise
         facts = parse_domain(dom.xml(inactive=True))
         own = [v for v in own_volumes(facts, pool, name) if pool.has_volume(v)]
+        kept = kept_disks(own, {Path(d.path).name for d in facts.disks if d.device == "cdrom"}) if keep_disks else []
+        own = [v for v in own if v not in kept]
         shared = users_of(host, pool, own, besides=name, hosts=hosts)
         refuse, elsewhere = delete_decision(shared, keep_shared=keep_shared)
         if refuse:
@@ -82,4 +102,4 @@ def delete_vm(host: Host, pool: Pool, name: str, *, hosts: Sequence[str] = (), k
         for volume in own:
             pool.delete_volume(volume)
         checkpoint("delete:volumes")
-    return repaired + [f"{pool.path}/{v}" for v in own]
+    return Deleted(repaired + [f"{pool.path}/{v}" for v in own], [f"{pool.path}/{v}" for v in kept])

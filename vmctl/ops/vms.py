@@ -27,6 +27,7 @@ from vmctl.virt.storage import volume_by_path
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from vmctl.ops.delete import Deleted
     from vmctl.ops.pool import PoolRef
     from vmctl.spec.domain import VmMeta
     from vmctl.virt.host import Host
@@ -224,6 +225,14 @@ class Vms:
         from vmctl.ops.delete import delete_vm
 
         return delete_vm(self.host, self.pools.ensure(), check_name(name), on_note=on_note)
+
+    def remove(self, name: str, *, keep_disks: bool = False,
+               on_note: Callable[[str], None] | None = None) -> "Deleted":
+        """:meth:`delete`, saying what was removed and (``keep_disks``: the VM's disks stay
+        in the pool) kept."""
+        from vmctl.ops.delete import remove_vm
+
+        return remove_vm(self.host, self.pools.ensure(), check_name(name), keep_disks=keep_disks, on_note=on_note)
 
     def update_meta(self, name: str, **changes: object) -> "VmMeta":
         """Change vmctl's metadata of a VM (persistent config, and live if running)."""

@@ -111,3 +111,11 @@ def identity_problem(expected: Expected, actual: Actual) -> str | None:
 
 def describe_users(used: dict[str, list[Use]]) -> str:
     return "; ".join(f"{v} is used by {', '.join(map(str, u))}" for v, u in sorted(used.items()))
+
+
+def kept_disks(own: list[str], cdroms: set[str]) -> list[str]:
+    """The volumes a ``--keep-disks`` delete keeps of a VM's own: every one but those it
+    attaches as CD-ROMs (its first-boot seed, which may hold its private host key, and
+    other ISOs), so an overlay's backing volume stays with the overlay and a restored
+    VM's kernel and initrd stay with its disk."""
+    return [volume for volume in own if volume not in cdroms]

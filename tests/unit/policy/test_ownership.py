@@ -62,3 +62,12 @@ def test_the_recorded_volume():
     assert "written after" in identity_problem(exp, Actual("/pool/a.base.qcow2", 1 << 30, 1000.6))
     assert "the record names /pool/a.base.qcow2" in identity_problem(exp, Actual("/other/a.base.qcow2", 1 << 30))
     assert identity_problem(Expected("/pool/k"), Actual("/pool/k", 7, 5e9)) is None  # nothing more recorded
+
+
+def test_keep_disks_keeps_every_own_volume_but_the_cdroms():
+    from vmctl.policy.ownership import kept_disks
+
+    own = ["w-vda.qcow2", "w-vda.s1.qcow2", "w-seed.iso", "w.vmlinuz", "w-vdb.qcow2"]
+    assert kept_disks(own, {"w-seed.iso"}) == ["w-vda.qcow2", "w-vda.s1.qcow2", "w.vmlinuz", "w-vdb.qcow2"]
+    assert kept_disks(["w-vda.qcow2"], set()) == ["w-vda.qcow2"]
+    assert kept_disks([], {"w-seed.iso"}) == []

@@ -105,6 +105,10 @@ def exec_(ctx: typer.Context,
                                       autocompletion=complete_vm),
           all_vms: bool = ALL,
           stack: str = typer.Option(None, "--stack", help="Every VM of this stack (`vmctl up`) on the host."),
+          all_hosts: bool = typer.Option(False, "--all-hosts", help="Running VMs of every inventory host (`vmctl "
+                                         "host ls`); needs --label or --all. Lines prefixed HOST/VM."),
+          label: list[str] = typer.Option(None, "--label", metavar="KEY=VALUE", help="With --all-hosts: only VMs "
+                                          "carrying this label (repeatable: all of them)."),
           env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE, or KEY to pass vmctl's own value; "
                                         "repeatable. Values reach the guest outside argv."),
           timeout: float = opt.TIMEOUT, parallel: int = PARALLEL, insecure: bool = INSECURE,
@@ -120,6 +124,9 @@ def exec_(ctx: typer.Context,
     vmctl or the SSH connection fails, the exit status is 255 (as with ssh) and the
     error says why."""
     state().failure_exit = GUEST_COMMAND_FAILURE_EXIT
+    if all_hosts or label:
+        return _exec_all_hosts(ctx, names, stack, all_hosts, all_vms, label or [], env, timeout, parallel, insecure,
+                               no_stdin, json_out)
     if sum(bool(x) for x in (all_vms, names, stack)) > 1:
         raise InvalidInput("give one of NAME[,NAME...], --all and --stack", hint="vmctl exec web1,web2 -- uptime")
     targets = api().stack_members(stack) if stack else _targets(all_vms, names)
@@ -149,6 +156,33 @@ def exec_(ctx: typer.Context,
     return GUEST_COMMAND_FAILURE_EXIT if summary.vmctl_failed else summary.exit_status
 
 
+def _exec_all_hosts(ctx: typer.Context, names: str | None, stack: str | None, all_hosts: bool, all_vms: bool,
+                    label: list[str], env: list[str], timeout: float, parallel: int, insecure: bool, no_stdin: bool,
+                    json_out: bool) -> int:
+    """`exec --all-hosts`: a line per host that does not answer, the VMs' output prefixed
+    HOST/VM, the per-VM table; the exit status as FleetExec.exit_status says."""
+    from vmctl.api import parse_labels
+    from vmctl.api.fleet import exec_all_hosts
+
+    if not all_hosts:
+        raise InvalidInput("--label goes with --all-hosts", hint="vmctl exec --all-hosts --label role=web -- uptime")
+    if names or stack:
+        raise InvalidInput("--all-hosts takes no VM names and no --stack", hint="filter with --label KEY=VALUE")
+    argv = guest_argv(ctx)
+    if not argv:
+        raise InvalidInput("no command given", hint="vmctl exec --all-hosts --label KEY=VALUE -- CMD [ARGS...]")
+    result = exec_all_hosts(argv, labels=parse_labels(label), all_vms=all_vms, write=note, env=_env(env),
+                            timeout=timeout, stdin=None if no_stdin else _piped_stdin(), parallel=parallel,
+                            insecure=insecure)
+    for host, why in result.unreachable:
+        note(f"host {host}: unreachable: {why}")
+    if json_out:
+        emit_json(result.to_dict())
+    elif result.summary is not None:
+        _print_summary(result.summary)
+    return result.exit_status
+
+
 @app.command("ssh-config")
 def ssh_config(names: list[str] = typer.Argument(None, metavar="[NAME...]", autocompletion=complete_vm),
                known_hosts: Path = typer.Option(None, "--known-hosts", help="Where to write the pinned host "
@@ -167,16 +201,29 @@ def ssh_config(names: list[str] = typer.Argument(None, metavar="[NAME...]", auto
 
 
 @app.command("cp")
-def cp(src: str = typer.Argument(..., help="Source: a local path or NAME:/path."),
-       dest: str = typer.Argument(..., help="Destination: a local path or NAME:/path."),
+def cp(src: str = typer.Argument(..., help="Source: a local path or NAME:/path (with --stack: :/path)."),
+       dest: str = typer.Argument(..., help="Destination: a local path or NAME:/path (with --stack: :/path)."),
        recursive: bool = typer.Option(False, "--recursive", "-r", help="Copy directories."),
-       insecure: bool = INSECURE, json_out: bool = opt.JSON) -> None:
+       stack: str = typer.Option(None, "--stack", help="Every VM of this stack (`vmctl up`): the guest side is "
+                                 ":/path; from the guests, each VM's file goes into DEST/VMNAME/."),
+       parallel: int = PARALLEL, insecure: bool = INSECURE, json_out: bool = opt.JSON) -> int:
     """Copy files between host and guest over SFTP, keeping modes. On a terminal, a
-    progress bar per file; --json: progress as JSON lines, then the result."""
+    progress bar per file; --json: progress as JSON lines, then the result. With --stack,
+    one line per VM and a table; exit non-zero if any VM's copy failed (the others are
+    still done)."""
+    if stack:
+        summary = api().stack_copy(stack, src, dest, recursive=recursive, parallel=parallel, insecure=insecure,
+                                   write=note)
+        if json_out:
+            emit_json([{"name": o.name, "error": o.error, "exit_status": o.exit_status} for o in summary.outcomes])
+        else:
+            _print_summary(summary)
+        return summary.exit_status
     with ProgressView(json_out) as progress:
         vm = api().copy(src, dest, recursive=recursive, insecure=insecure, progress=progress)
     if json_out:
         json_line({"vm": vm, "src": src, "dest": dest})
+    return 0
 
 
 @app.command("provision")

@@ -55,15 +55,22 @@ def up(file: Path = FILE, dry_run: bool = typer.Option(False, "--dry-run", help=
 
 
 @app.command("down")
-def down(file: Path = FILE, name: str = NAME, json_out: bool = opt.JSON) -> None:
-    """Remove the stack's VMs (only VMs carrying its label), their own volumes and the stack's
-    networks, from this host and every host of the inventory."""
+def down(file: Path = FILE, name: str = NAME,
+         keep_disks: bool = typer.Option(False, "--keep-disks", help="Keep the VMs' disk volumes in the pool "
+                                         "(their seeds and other CD-ROMs go)."),
+         json_out: bool = opt.JSON) -> None:
+    """Remove the stack's VMs (only VMs carrying its label) and their own volumes, or with
+    --keep-disks all but their disks (listed as kept), then the stack's networks, from this
+    host and every host of the inventory."""
     stack_name = name or load_stack(file).name
-    removed = api().stack_down(stack_name, on_note=note)
+    result = api().stack_down(stack_name, keep_disks=keep_disks, on_note=note)
     if json_out:
-        emit_json({"stack": stack_name, "removed": removed})
-    else:
-        line(f"stack {stack_name}: removed {', '.join(removed) if removed else 'nothing (no VM of it here)'}")
+        emit_json(result.to_dict())
+        return
+    removed = result.removed
+    line(f"stack {stack_name}: removed {', '.join(removed) if removed else 'nothing (no VM of it here)'}")
+    for vm, volumes in sorted(result.kept.items()):
+        line(f"kept {vm}: {', '.join(volumes)}")
 
 
 @app.command("ps")
