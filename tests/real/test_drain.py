@@ -4,7 +4,7 @@ for every host; a drain of lab1 moves a running VM (live, shared storage: it run
 destination) and a shut-off one (offline: defined there, shut off), and reports a VM
 whose disk only lab1 sees (local pool, no --copy-storage) as staying, still running;
 a second drain with --copy-storage continues and empties lab1; placement then never
-picks lab1 until `host undrain`."""
+picks lab1 until `host undrain`; `create --host auto` then makes the VM where it says."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_placement_and_a_drain_of_a_host_with_a_running_and_a_shut_off_vm(lab: L
     for host in HOSTS:
         assert run_cli(capsys, "host", "add", host, lab.host(host).uri)[0] == 0
     base = new_vm_name()
-    running, off, local = f"{base}-run", f"{base}-off", f"{base}-local"
+    running, off, local, new = f"{base}-run", f"{base}-off", f"{base}-local", f"{base}-new"
     try:
         with Vmctl(lab.host("lab1").uri, pool="shared", labels=MARKER.labels) as lab1:
             lab1.create(running)
@@ -75,8 +75,8 @@ def test_placement_and_a_drain_of_a_host_with_a_running_and_a_shut_off_vm(lab: L
         assert json.loads(run_cli(capsys, "host", "ls", "--json")[1])["hosts"][0]["drained"] is False
         assert set(lab.domains("lab1")) >= {running, off, local}
 
-        # the drain: the two move, the local one stays running (exit 13: a VM stayed)
-        code, out, err = run_cli(capsys, "host", "drain", "lab1")
+        # the drain (two at a time): the two move, the local one stays running (exit 13: a VM stayed)
+        code, out, err = run_cli(capsys, "host", "drain", "lab1", "--parallel", "2")
         assert code == 13, (out, err)
         assert f"moved  {running} -> lab" in out and f"moved  {off} -> lab" in out
         assert f"1 VM(s) stayed on lab1: {local}: the destination cannot see" in err
@@ -107,8 +107,14 @@ def test_placement_and_a_drain_of_a_host_with_a_running_and_a_shut_off_vm(lab: L
         code, out, _err = run_cli(capsys, "host", "undrain", "lab1")
         assert code == 0 and "no longer drained" in out
         assert {h["host"]: h["fits"] for h in placed(capsys)["hosts"]}["lab1"] is True
+
+        # not a dry run: made on the chosen host, as `-H HOST create` would
+        code, out, err = run_cli(capsys, "create", new, "--host", "auto", "--place", "pack", "--no-start")
+        assert code == 0, err
+        chosen = re.match(r"placed on (lab\d): pack: least memory free after placing", out)
+        assert chosen and lab.where(new) == [chosen.group(1)]
     finally:
-        for vm in (running, off, local):
+        for vm in (running, off, local, new):
             for host in lab.where(vm):
                 with Vmctl(lab.host(host).uri, pool="vmctl" if vm == local else "shared") as v:
                     v.delete(vm)
