@@ -65,6 +65,7 @@ class HostStats:
     vms_running: int = 0
     vms: int = 0
     error: str | None = None
+    drained: bool = False  # the inventory's flag (`vmctl host drain`)
 
     def to_dict(self) -> dict[str, object]:
         return {**{k: getattr(self, k) for k in self.__dataclass_fields__}, "uri": display_uri(self.uri)}
@@ -78,11 +79,12 @@ def stats_all_hosts(*, timeout: float = 30.0) -> list[HostStats]:
     found = []
     for entry, answer, error in _each_host(ask, timeout):
         if answer is None:
-            found.append(HostStats(entry.name, entry.uri, error=error))
+            found.append(HostStats(entry.name, entry.uri, error=error, drained=entry.drained))
             continue
         info, vms = answer
         found.append(HostStats(entry.name, entry.uri, info.accel, info.cpus, info.memory_mib, info.free_memory_mib,
-                               info.pool_free_bytes, sum(1 for vm in vms if vm.state == "running"), len(vms)))
+                               info.pool_free_bytes, sum(1 for vm in vms if vm.state == "running"), len(vms),
+                               drained=entry.drained))
     return found
 
 

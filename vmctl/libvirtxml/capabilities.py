@@ -15,6 +15,9 @@ class CapsFacts:
     machines: frozenset[str] = frozenset()  # x86_64 machine types and their aliases (pc, q35, pc-q35-7.2, ...)
     host_cpus: frozenset[int] | None = None   # the host's CPU ids (<topology>), None if not listed
     host_nodes: frozenset[int] | None = None  # the host's NUMA node ids, None if not listed
+    cpu_arch: str = ""            # <host><cpu>: what placement compares for a host-passthrough guest
+    cpu_model: str = ""
+    cpu_vendor: str = ""
 
 
 def parse_capabilities(xml: str) -> CapsFacts:
@@ -40,4 +43,6 @@ def parse_capabilities(xml: str) -> CapsFacts:
     return CapsFacts(frozenset(features), frozenset(types), root.findtext("host/uuid", ""), frozenset(machines),
                      host_cpus=frozenset(cpus) if cpus else None,
                      host_nodes=frozenset(int(c.get("id", "")) for c in cells if c.get("id", "").isdigit())
-                     if cells else None)
+                     if cells else None,
+                     cpu_arch=root.findtext("host/cpu/arch", ""), cpu_model=root.findtext("host/cpu/model", ""),
+                     cpu_vendor=root.findtext("host/cpu/vendor", ""))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vmctl.local.inventory import inventory_path, read_inventory, update_inventory
-from vmctl.spec.hosts import HostEntry, find_entry, make_entry, with_entry, without_entry
+from vmctl.spec.hosts import HostEntry, find_entry, make_entry, with_drained, with_entry, without_entry
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,16 @@ def host_uri(name: str) -> str:
     """The URI of the inventory's host ``name`` (NotFound listing the known names)."""
     path = inventory_path()
     return find_entry(read_inventory(path), name, str(path)).uri
+
+
+def set_drained(name: str, drained: bool) -> HostEntry:
+    """Mark host ``name`` drained (placement skips it) or not; NotFound listing the known names."""
+    path = inventory_path()
+    entries = update_inventory(path, lambda entries: with_drained(entries, name, drained, str(path)))
+    return find_entry(entries, name, str(path))
+
+
+def find_host(name: str) -> HostEntry:
+    """The inventory's entry ``name`` (NotFound listing the known names)."""
+    path = inventory_path()
+    return find_entry(read_inventory(path), name, str(path))

@@ -8,6 +8,7 @@ The file (YAML; JSON is YAML too) is versioned::
       - name: hv1
         uri: qemu+ssh://root@hv1.example/system
         labels: {rack: a, ssd: "yes"}     # optional
+        drained: true                     # optional: placement skips it (`vmctl host drain`)
 
 Unknown keys, duplicate names and URIs holding a password are refused, with the
 file's path in the message.
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from vmctl.errors import Conflict, InvalidInput, NotFound
@@ -25,7 +26,7 @@ from vmctl.spec.names import check_labels, check_name
 from vmctl.spec.uris import redact_uri
 
 FORMAT_VERSION = 1
-ENTRY_KEYS = {"name", "uri", "labels"}
+ENTRY_KEYS = {"name", "uri", "labels", "drained"}
 _SCHEME_RE = re.compile(r"^[a-z][a-z0-9.+-]*$")
 _URI_HINT = "a libvirt URI, e.g. qemu+ssh://root@hv1.example/system or qemu:///system"
 
@@ -37,9 +38,10 @@ class HostEntry:
     name: str
     uri: str
     labels: tuple[tuple[str, str], ...] = ()
+    drained: bool = False  # `vmctl host drain`: placement chooses it for nothing
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "uri": self.uri, "labels": dict(self.labels)}
+        return {"name": self.name, "uri": self.uri, "labels": dict(self.labels), "drained": self.drained}
 
 
 def check_host_uri(uri: str) -> str:
@@ -102,7 +104,7 @@ def _parse_entry(item: object, where: str, hint: str) -> HostEntry:
     where = f"{where} ({name})" if isinstance(name, str) else where
     unknown = sorted(set(map(str, item)) - ENTRY_KEYS)
     if unknown:
-        raise InvalidInput(f"{where}: unknown key {unknown[0]!r}", hint=f"keys: name, uri, labels; {hint}")
+        raise InvalidInput(f"{where}: unknown key {unknown[0]!r}", hint=f"keys: name, uri, labels, drained; {hint}")
     for key in ("name", "uri"):
         if not isinstance(item.get(key), str):
             raise InvalidInput(f"{where}: '{key}' is missing or not a string", hint=hint)
@@ -112,10 +114,14 @@ def _parse_entry(item: object, where: str, hint: str) -> HostEntry:
     for key, value in labels.items():
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidInput(f"{where}: label {key!r} is not a string", hint=f'quote the value ({key}: "..."): YAML reads yes, no, on, off as booleans')
+    drained = item.get("drained", False)
+    if not isinstance(drained, bool):
+        raise InvalidInput(f"{where}: 'drained' is not true or false", hint=hint)
     try:
-        return make_entry(item["name"], item["uri"], {str(k): str(v) for k, v in labels.items()})
+        entry = make_entry(item["name"], item["uri"], {str(k): str(v) for k, v in labels.items()})
     except InvalidInput as exc:
         raise InvalidInput(f"{where}: {exc.message}", hint=exc.hint) from None
+    return replace(entry, drained=drained)
 
 
 def inventory_document(entries: Iterable[HostEntry]) -> dict[str, object]:
@@ -125,6 +131,8 @@ def inventory_document(entries: Iterable[HostEntry]) -> dict[str, object]:
         item: dict[str, object] = {"name": entry.name, "uri": entry.uri}
         if entry.labels:
             item["labels"] = dict(entry.labels)
+        if entry.drained:  # (written only when set: files stay as older vmctl wrote them)
+            item["drained"] = True
         hosts.append(item)
     return {"version": FORMAT_VERSION, "hosts": hosts}
 
@@ -148,6 +156,12 @@ def find_entry(entries: tuple[HostEntry, ...], name: str, source: str) -> HostEn
     else:
         hint = "the inventory is empty: `vmctl host add NAME URI`"
     raise NotFound(f"no host {name!r} in the inventory {source}", hint=hint)
+
+
+def with_drained(entries: tuple[HostEntry, ...], name: str, drained: bool, source: str) -> tuple[HostEntry, ...]:
+    """``entries`` with host ``name`` marked drained (or not); NotFound if there is none."""
+    found = find_entry(entries, name, source)
+    return tuple(replace(e, drained=drained) if e is found else e for e in entries)
 
 
 def without_entry(entries: tuple[HostEntry, ...], name: str, source: str) -> tuple[tuple[HostEntry, ...], HostEntry]:

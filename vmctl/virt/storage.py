@@ -234,3 +234,12 @@ def volume_by_path(host: Host, path: str) -> VolumeFacts | None:
         return None
     with libvirt_errors(f"read volume {path}"):
         return parse_volume(vol.XMLDesc(0))
+
+
+def pool_name_of(host: Host, path: str) -> str | None:
+    """The name of the pool holding the volume at ``path``, or None if no pool holds it."""
+    try:
+        vol = host.conn.storageVolLookupByPath(path)
+        return vol.storagePoolLookupByVolume().name()
+    except libvirt.libvirtError:
+        return None

@@ -22,12 +22,13 @@ def test_add_ls_rm_with_json(capsys):
     assert run(["host", "add", "hv1", "qemu+ssh://root@hv1/system", "--label", "rack=a", "--label", "ssd=yes"]) == 0
     assert capsys.readouterr().out == "added host hv1 (qemu+ssh://root@hv1/system)\n"
     assert run(["host", "add", "t", "test:///default", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"name": "t", "uri": "test:///default", "labels": {}}
+    assert json.loads(capsys.readouterr().out) == {"name": "t", "uri": "test:///default", "labels": {},
+                                                   "drained": False}
     assert run(["host", "ls"]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "NAME  URI                         LABELS",
-        "hv1   qemu+ssh://root@hv1/system  rack=a,ssd=yes",
-        "t     test:///default             -"]
+        "NAME  URI                         LABELS          DRAINED",
+        "hv1   qemu+ssh://root@hv1/system  rack=a,ssd=yes  no",
+        "t     test:///default             -               no"]
     assert run(["host", "ls", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [h["name"] for h in listed["hosts"]] == ["hv1", "t"] and listed["hosts"][0]["labels"] == {"rack": "a",
@@ -77,3 +78,16 @@ def test_the_fast_path_leaves_h_to_the_full_cli():
     for args in (["-H", "t", "list"], ["--host", "t", "info", "x"], ["--host=t", "list", "--json"],
                  ["list", "-H", "t"]):
         assert parse_fast(args) is None, args
+
+
+def test_drain_and_undrain_flags_and_what_placement_refuses_without_hosts(capsys):
+    assert run(["host", "add", "hv1", "qemu:///system", "-q"]) == 0
+    assert run(["host", "undrain", "hv1"]) == 0 and capsys.readouterr().out == "host hv1 is no longer drained\n"
+    assert run(["host", "drain", "nope", "--dry-run"]) == 4
+    assert "known hosts: hv1" in capsys.readouterr().err
+    assert run(["host", "drain", "hv1", "--parallel", "0"]) == 3
+    assert run(["create", "web1", "--dry-run"]) == 3
+    assert "--host auto" in capsys.readouterr().err
+    assert run(["-H", "hv1", "create", "web1", "--host", "auto", "--dry-run"]) == 3
+    assert "chooses the host itself" in capsys.readouterr().err
+    assert run(["create", "web1", "--host", "auto", "--dry-run", "--place", "random"]) == 3

@@ -13,7 +13,7 @@ import pytest
 
 from vmctl.errors import Conflict, InvalidInput, NotFound
 from vmctl.local.inventory import inventory_path, read_inventory
-from vmctl.ops.inventory import add_host, host_uri, list_hosts, remove_host
+from vmctl.ops.inventory import add_host, host_uri, list_hosts, remove_host, set_drained
 
 
 @pytest.fixture
@@ -142,3 +142,15 @@ def test_concurrent_adds_from_threads_all_kept(hosts_file):
         thread.join(60)
     assert errors == []
     assert len(list_hosts().hosts) == 40
+
+
+def test_drain_and_undrain_rewrite_only_the_flag(hosts_file):
+    add_host("hv1", "qemu+ssh://root@hv1/system", {"rack": "a"})
+    add_host("hv2", "test:///default")
+    assert set_drained("hv1", True).drained is True
+    assert "drained: true" in hosts_file.read_text()
+    assert [(h.name, h.drained, h.labels) for h in list_hosts().hosts] == [("hv1", True, (("rack", "a"),)),
+                                                                          ("hv2", False, ())]
+    assert set_drained("hv1", False).drained is False and "drained" not in hosts_file.read_text()
+    with pytest.raises(NotFound):
+        set_drained("nope", True)

@@ -6,7 +6,7 @@ import pytest
 
 from vmctl.errors import Conflict, InvalidInput, NotFound
 from vmctl.spec.hosts import (HostEntry, check_host_uri, find_entry, inventory_document, make_entry, parse_inventory,
-                              with_entry, without_entry)
+                              with_drained, with_entry, without_entry)
 
 SRC = "/cfg/hosts.yaml"
 
@@ -17,7 +17,8 @@ def test_a_document_round_trips():
     assert doc == {"version": 1, "hosts": [{"name": "hv1", "uri": "qemu+ssh://root@hv1/system",
                                             "labels": {"rack": "a"}}, {"name": "t", "uri": "test:///default"}]}
     assert parse_inventory(doc, SRC) == entries
-    assert entries[0].to_dict() == {"name": "hv1", "uri": "qemu+ssh://root@hv1/system", "labels": {"rack": "a"}}
+    assert entries[0].to_dict() == {"name": "hv1", "uri": "qemu+ssh://root@hv1/system", "labels": {"rack": "a"},
+                                    "drained": False}
 
 
 def test_empty_file_and_empty_list_are_empty_inventories():
@@ -111,3 +112,22 @@ def test_an_unknown_name_lists_the_known_ones():
     with pytest.raises(NotFound) as caught:
         without_entry((), "hv1", SRC)
     assert "vmctl host add" in caught.value.hint
+
+
+def test_the_drained_flag_round_trips_and_is_written_only_when_set():
+    entries = (make_entry("hv1", "qemu:///system"), make_entry("hv2", "test:///default"))
+    drained = with_drained(entries, "hv2", True, SRC)
+    assert [e.drained for e in drained] == [False, True] and [e.name for e in drained] == ["hv1", "hv2"]
+    doc = inventory_document(drained)
+    assert "drained" not in doc["hosts"][0] and doc["hosts"][1]["drained"] is True
+    assert parse_inventory(doc, SRC) == drained
+    assert with_drained(drained, "hv2", False, SRC) == entries
+    with pytest.raises(NotFound):
+        with_drained(entries, "hv3", True, SRC)
+
+
+def test_an_old_file_without_the_flag_reads_as_not_drained_and_a_bad_flag_is_refused():
+    old = {"version": 1, "hosts": [{"name": "hv1", "uri": "qemu:///system"}]}
+    assert parse_inventory(old, SRC)[0].drained is False
+    with pytest.raises(InvalidInput, match=r"hosts\[0\] \(hv1\): 'drained' is not true or false"):
+        parse_inventory({"version": 1, "hosts": [{"name": "hv1", "uri": "qemu:///system", "drained": "yes"}]}, SRC)

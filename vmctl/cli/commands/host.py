@@ -99,8 +99,9 @@ def ls(json_out: bool = opt.JSON) -> None:
     if json_out:
         emit_json(inventory.to_dict())
         return
-    table(["NAME", "URI", "LABELS"], [(h.name, h.uri, ",".join(f"{k}={v}" for k, v in h.labels) or "-")
-                                      for h in inventory.hosts])
+    table(["NAME", "URI", "LABELS", "DRAINED"],
+          [(h.name, h.uri, ",".join(f"{k}={v}" for k, v in h.labels) or "-", _yes(h.drained))
+           for h in inventory.hosts])
 
 
 @app.command("stats")
@@ -114,13 +115,73 @@ def stats(json_out: bool = opt.JSON) -> None:
     if json_out:
         emit_json([s.to_dict() for s in found])
         return
-    table(["HOST", "ACCEL", "CPUS", "MEMORY FREE", "POOL FREE", "VMS RUNNING"],
+    table(["HOST", "ACCEL", "CPUS", "MEMORY FREE", "POOL FREE", "VMS RUNNING", "DRAINED"],
           [(s.host, s.accel, s.cpus, f"{format_size(s.free_memory_mib << 20)} of {format_size(s.memory_mib << 20)}",
-            format_size(s.pool_free_bytes) if s.pool_free_bytes is not None else "-", f"{s.vms_running} of {s.vms}")
-           for s in found if s.error is None])
+            format_size(s.pool_free_bytes) if s.pool_free_bytes is not None else "-", f"{s.vms_running} of {s.vms}",
+            _yes(s.drained)) for s in found if s.error is None])
     for s in found:
         if s.error is not None:
             note(f"host {s.host}: unreachable: {s.error}")
+
+
+@app.command("drain")
+def drain(name: str = typer.Argument(..., help="The host's name in the inventory."),
+          dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (each VM's destination, or why it "
+                                       "stays) and change nothing: not even the drained flag."),
+          parallel: int = typer.Option(1, "--parallel", min=1, max=16, metavar="N",
+                                       help="Move up to N VMs at once (default 1: one at a time)."),
+          copy_storage: bool = typer.Option(False, "--copy-storage", help="Copy the disks of VMs the destination "
+                                            "cannot see (as `migrate --copy-storage`); without it such VMs stay."),
+          place: str = typer.Option("spread", "--place", metavar="WEIGHER", help="spread (default) or pack."),
+          json_out: bool = opt.JSON) -> None:
+    """Move every VM off a host of the inventory: marks it drained (placement then skips
+    it), plans a destination for each VM by placement, then migrates them (live when
+    running, offline when shut off). A VM that cannot move stays where it is, running,
+    and the command exits 13. Run it again to continue; `host undrain` clears the flag."""
+    from vmctl.api.drain import drain as run_drain
+    from vmctl.errors import MigrationFailed
+
+    report = run_drain(name, dry_run=dry_run, parallel=parallel, copy_storage=copy_storage, weigher=place,
+                       on_step=None if json_out else _drain_line)
+    if json_out:
+        emit_json(report.to_dict())
+    elif dry_run:
+        line(f"dry run: {sum(s.outcome == 'planned' for s in report.steps)} of {len(report.steps)} VM(s) would move "
+             f"off {name}; nothing was changed (not even the drained flag)")
+    else:
+        moved = sum(s.outcome == "moved" for s in report.steps)
+        line(f"host {name} is drained: {moved} VM(s) moved, {len(report.stayed)} stayed")
+    if report.stayed and not dry_run:
+        raise MigrationFailed(f"{len(report.stayed)} VM(s) stayed on {name}: "
+                              + "; ".join(f"{s.vm}: {s.reason}" for s in report.stayed),
+                              hint=f"fix what is said and run `vmctl host drain {name}` again (it continues)")
+
+
+def _drain_line(step) -> None:  # DrainStep
+    where = f"{step.destination} ({step.mode}, {step.storage} storage)"
+    if step.outcome == "planned":
+        line(f"plan   {step.vm:<20} {step.state:<9} -> {where}: {step.reason}")
+    elif step.outcome == "stays":
+        line(f"plan   {step.vm:<20} {step.state:<9} stays: {step.reason}")
+    elif step.outcome == "moving":
+        line(f"moving {step.vm} -> {step.destination} ...")
+    elif step.outcome == "moved":
+        line(f"moved  {step.vm} -> {where} in {step.seconds:.1f} s")
+    else:
+        line(f"FAILED {step.vm} stays on its host: {step.reason}")
+
+
+@app.command("undrain")
+def undrain(name: str = typer.Argument(..., help="The host's name in the inventory."),
+            json_out: bool = opt.JSON) -> None:
+    """Clear a host's drained flag: placement may choose it again (no VM is moved back)."""
+    from vmctl.api.drain import undrain as clear
+
+    entry = clear(name)
+    if json_out:
+        emit_json(entry.to_dict())
+    else:
+        line(f"host {entry.name} is no longer drained")
 
 
 def _yes(flag: bool) -> str:

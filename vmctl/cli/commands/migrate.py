@@ -80,10 +80,30 @@ class Printer:
             self.open_line = False
 
 
+def _destination(name: str, dest: str, weigher: str, printer: Printer) -> str:
+    """DEST as a URI: ``auto`` is placement's choice (said, with why), a bare name the
+    inventory's host of that name; anything with ``://`` is a URI already."""
+    if "://" in dest:
+        return dest
+    from vmctl.api.hosts import host_uri
+
+    if dest != "auto":
+        return host_uri(dest)
+    from vmctl.api.placement import place_vm
+
+    placement = place_vm(api(), name, weigher=weigher)
+    if printer.json_lines:
+        printer.json({"event": "placed", **placement.to_dict()})
+    else:
+        note(f"placed on {placement.host}: {placement.reason}")
+    return host_uri(placement.host)
+
+
 @app.command("migrate")
 def migrate(
     name: str = typer.Argument(..., help="VM name.", autocompletion=complete_vm),
-    dest_uri: str = typer.Argument(..., metavar="DEST_URI", help="libvirt URI of the destination host."),
+    dest_uri: str = typer.Argument(..., metavar="DEST", help="libvirt URI of the destination host, a host of the "
+                                   "inventory by name, or auto: the one placement chooses (never the VM's own)."),
     copy_storage: bool = typer.Option(False, "--copy-storage", help="Copy the disks (the destination cannot "
                                       "see them): volumes are made there, the source's removed after."),
     keep_source: bool = typer.Option(False, "--keep-source", help="Keep a (shut-off) definition on the source."),
@@ -98,6 +118,8 @@ def migrate(
     timeout: float = typer.Option(None, "--timeout", metavar="S", help="Completion timeout in seconds "
                                   "(default: 150 s per GiB of memory and copied disk, at least 30 s)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only run the pre-flight checks."),
+    place: str = typer.Option("spread", "--place", metavar="WEIGHER", help="With DEST auto: spread (default) or "
+                              "pack (docs/fleet.md)."),
     json_out: bool = typer.Option(False, "--json", help="JSON lines: every check, progress sample, warning "
                                   "and the result (errors too)."),
 ) -> None:
@@ -109,6 +131,7 @@ def migrate(
         state().json = True
         state().json_lines = True
     printer = Printer(json_out)
+    dest_uri = _destination(name, dest_uri, place, printer)
     try:
         result = api().migrate(name, dest_uri, copy_storage=copy_storage, keep_source=keep_source, tls=tls,
                                insecure_transport=insecure_transport, max_downtime_ms=max_downtime,

@@ -10,7 +10,7 @@ import typer
 from vmctl.api import parse_labels
 from vmctl.cli import options as opt
 from vmctl.cli.complete import complete_vm
-from vmctl.cli.output import emit_json, line, note, write_bytes
+from vmctl.cli.output import emit_json, json_line, line, note, write_bytes
 from vmctl.cli.progress import ProgressView
 from vmctl.cli.state import api, remember_quiet
 from vmctl.cli.views import show_fleet, show_vm, show_vms
@@ -37,10 +37,20 @@ def create(
     internet: bool = opt.INTERNET, drop_unusable: bool = opt.DROP,
     label: list[str] = typer.Option(None, "--label", metavar="KEY=VALUE", help="Put this label on the VM "
                                     "(repeat for more; added to those in $VMCTL_LABELS)."),
+    host: str = typer.Option(None, "-H", "--host", metavar="NAME|auto", help="A host of the inventory (as -H "
+                             "before the command), or auto: the one placement chooses (docs/fleet.md)."),
+    place: str = typer.Option("spread", "--place", metavar="WEIGHER", help="With --host auto: spread (default: "
+                              "the most memory left free) or pack (the least)."),
+    place_label: list[str] = typer.Option(None, "--place-label", metavar="KEY=VALUE", help="With --host auto: "
+                                          "only hosts with this inventory label (repeat for more)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="With --host auto: print the chosen host and every "
+                                 "host's reason, and make nothing."),
     json_out: bool = opt.JSON,
 ) -> None:
     """Create a VM from an image (a linked qcow2 clone) and start it."""
     labels = {**create_labels_from_environment(), **parse_labels(label or [])}
+    if _target(host, place, place_label, dry_run, memory=memory, disk=disk, cpus=cpus, json_out=json_out):
+        return
     wants = wait != "none"
     if provision is not None:
         api().check_plan(provision)  # a bad plan is refused before anything is made
@@ -56,6 +66,37 @@ def create(
         if not json_out:
             line(f"provisioned: {len(result.ran)} step(s) ran")
     show_vm(vm, json_out, lines=True)
+
+
+def _target(host: str | None, place: str, place_label: list[str] | None, dry_run: bool, *, memory: str | None,
+            disk: str | None, cpus: int | None, json_out: bool) -> bool:
+    """create's --host: a host name works as -H does; ``auto`` asks placement and says where
+    and why. True when the command is done (--dry-run)."""
+    from vmctl.cli.state import state
+
+    if host != "auto":
+        if dry_run or place_label:
+            raise InvalidInput("--dry-run and --place-label go with --host auto", hint="add --host auto")
+        if host:
+            state().host = host
+            state().check_target()
+        return False
+    if state().uri or state().host:
+        raise InvalidInput("--host auto chooses the host itself", hint="drop -c URI / -H NAME, or --host auto")
+    from vmctl.api.placement import place_new_vm
+
+    placement = place_new_vm(memory=memory, disk=disk, cpus=cpus, labels=parse_labels(place_label or []),
+                             weigher=place)
+    if json_out:
+        (emit_json if dry_run else json_line)({"event": "placed", "dry_run": dry_run, **placement.to_dict()})
+    else:
+        line(f"placed on {placement.host}: {placement.reason}")
+        for verdict in placement.verdicts if dry_run else ():
+            line(f"  {verdict.host}: {verdict.reason}")
+        if dry_run:
+            line("dry run: nothing was made")
+    state().host = placement.host
+    return dry_run
 
 
 def create_labels_from_environment() -> dict[str, str]:
