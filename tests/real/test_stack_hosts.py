@@ -2,7 +2,8 @@
 web replicas over the two hosts labelled zone=a, `host: lab3` puts a database and its
 client on lab3, on a private network where they reach each other by name. Re-applied
 with no change, listed across hosts (`ps` from another host than the one up ran on), and
-torn down with nothing left on any host. The lab's hosts are reached only through their
+placing a third replica while one zone=a host is drained picks the other, torn down
+with nothing left on any host. The lab's hosts are reached only through their
 sshd (qemu+ssh URIs from the inventory), as real hosts in a rack."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from vmctl.api import Vmctl, load_stack
+from vmctl.ops.inventory import set_drained
 from vmctl.testing.lab.testlab import LabView, migration_lab
 
 
@@ -57,14 +59,19 @@ vms:
     # up runs on lab1 (-H lab1): it is the inventory's lab1, not a fourth host
     with Vmctl(lab3.host("lab1").uri, labels=api.labels) as here:
         try:
-            plan = {a.vm: (a.kind, a.host) for a in here.stack_plan(stack)}
-            assert plan == {"vmctl-" + vm_name + "-lan": ("network", "lab3"), f"{web}-1": ("create", "lab1"),
-                            f"{web}-2": ("create", "lab2"), db: ("create", "lab3"), client: ("create", "lab3")}
+            actions = here.stack_plan(stack)
+            plan = {a.vm: (a.kind, a.host) for a in actions}
+            # the replicas spread by placement (the most memory free after placing): one on each zone=a host
+            spread = sorted([plan.pop(f"{web}-1"), plan.pop(f"{web}-2")])
+            assert spread == [("create", "lab1"), ("create", "lab2")]
+            assert all("placed by spread" in a.detail for a in actions if a.vm.startswith(web))
+            assert plan == {"vmctl-" + vm_name + "-lan": ("network", "lab3"), db: ("create", "lab3"),
+                            client: ("create", "lab3")}
             assert all(not lab3.domains(h) for h in ("lab1", "lab2", "lab3"))  # planning made nothing
 
             done = here.stack_up(stack, base=tmp_path)
             assert set(done.done.values()) == {"created"}
-            assert lab3.where(f"{web}-1") == ["lab1"] and lab3.where(f"{web}-2") == ["lab2"]
+            assert sorted(lab3.where(f"{web}-1") + lab3.where(f"{web}-2")) == ["lab1", "lab2"]
             assert lab3.where(db) == ["lab3"] and lab3.where(client) == ["lab3"]
             with Vmctl(lab3.host("lab3").uri) as on3:
                 ping = on3.exec_output(client, ["ping", "-c", "1", "-W", "5", db], timeout=30)
@@ -73,10 +80,21 @@ vms:
             again = here.stack_up(stack, base=tmp_path)
             assert set(again.done.values()) == {"kept"}
 
+            # a third replica while the first's host is drained: placed on the other zone=a host
+            first = lab3.where(f"{web}-1")[0]
+            other = {"lab1": "lab2", "lab2": "lab1"}[first]
+            set_drained(first, True)  # the flag `host drain` sets first (without moving anything)
+            three = tmp_path / "three.yaml"
+            three.write_text(path.read_text().replace("count: 2", "count: 3"))
+            third = {a.vm: a for a in here.stack_plan(load_stack(three))}[f"{web}-3"]
+            assert (third.kind, third.host) == ("create", other), third
+            assert vmctl("host", "undrain", first, env=inventory).returncode == 0
+
             ps = vmctl("-H", "lab2", "ps", "-f", str(path), "--json", env=inventory)
             assert ps.returncode == 0, ps.stderr
             assert sorted((v["name"], v["host"]) for v in json.loads(ps.stdout)) == sorted(
-                [(client, "lab3"), (db, "lab3"), (f"{web}-1", "lab1"), (f"{web}-2", "lab2")])
+                [(client, "lab3"), (db, "lab3"), (f"{web}-1", lab3.where(f"{web}-1")[0]),
+                 (f"{web}-2", lab3.where(f"{web}-2")[0])])
             # a host of the inventory that does not answer: down removes the rest and says so
             gone = f"qemu+unix:///system?socket={tmp_path}/nobody"
             assert vmctl("host", "add", "gone", gone, env=inventory).returncode == 0

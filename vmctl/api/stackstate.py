@@ -10,15 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from vmctl.errors import Conflict, NotFound
+from vmctl.errors import Conflict, NotFound, VmctlError
+from vmctl.ops.resolve import DEFAULT_MEMORY_MIB
 
 if TYPE_CHECKING:
     from vmctl.api import Vmctl
     from vmctl.api.stackhosts import StackHosts
     from vmctl.ops.vms import VmInfo
     from vmctl.policy.stacknet import Attachment, PrivateNet
+    from vmctl.policy.stackplace import Chooser
     from vmctl.policy.stackplan import Action
-    from vmctl.spec.stack import Stack
+    from vmctl.spec.stack import Stack, VmSpec
 
 
 @dataclass
@@ -45,7 +47,7 @@ def open_hosts(here: "Vmctl", stack: "Stack") -> "StackHosts":
 def plan_stack(hosts: "StackHosts", stack: "Stack") -> StackState:
     from vmctl.ops.safety.repair import sweep
     from vmctl.ops.stacknet import stack_networks
-    from vmctl.policy.stackplace import HERE, assign, candidates
+    from vmctl.policy.stackplace import HERE, assign, candidates, drained_targets
     from vmctl.policy.stacknet import attachments, private_nets
     from vmctl.policy.stackplan import STACK_LABEL, Action, Existing, network_differences, plan_up
 
@@ -70,14 +72,18 @@ def plan_stack(hosts: "StackHosts", stack: "Stack") -> StackState:
                     raise Conflict(f"stack {stack.name}: VM {vm.name} exists on hosts {located[vm.name]} and {host}",
                                    hint=f"delete one of them (`vmctl -H HOST delete {vm.name}`); nothing was changed")
                 located[vm.name] = host
-    where, misplaced = assign(stack, options, located)
+    reasons: dict[str, str] = {}
+    where, misplaced = assign(stack, options, located, _chooser(hosts, options, reasons),
+                              {entry: hosts.here_alias if h == HERE else h
+                               for entry, h in drained_targets(stack, entries).items()})
     found = {vm.name: vm for host, vms in listed.items() for vm in vms
              if located.get(vm.name) == host or (vm.name not in located and where.get(vm.name) == host)}
     actions = plan_up(stack, [Existing(vm.name, tuple(sorted(vm.labels.items())), vm.vcpus, vm.memory_mib, vm.image)
                               for vm in found.values()])
     actions = [replace(a, host=where.get(a.vm, located.get(a.vm, HERE)),
                        kind="differs" if a.vm in misplaced else a.kind,
-                       detail="; ".join(filter(None, [a.detail, misplaced.get(a.vm, "")])))
+                       detail="; ".join(filter(None, [a.detail, misplaced.get(a.vm, ""),
+                                                      reasons.get(a.vm, "") if a.kind == "create" else ""])))
                for a in actions]
     labels = {name: vm.labels for name, vm in found.items()}
     kept = {a.vm for a in actions if a.kind in ("keep", "differs")}
@@ -110,3 +116,32 @@ def _has_label(labels: "dict[str, str]", nic: "Attachment") -> bool:
     from vmctl.policy.stacknet import NET_LABEL_PREFIX
 
     return labels.get(NET_LABEL_PREFIX + nic.net.entry) == str(nic.address)
+
+
+def _chooser(hosts: "StackHosts", options: "dict[str, tuple[str, ...]]", reasons: dict[str, str]
+             ) -> "Chooser | None":
+    """Placement among several possible hosts (a label expression matching more than one):
+    the hosts' free memory and pool space, read once, each VM placed taken off its host's
+    figures so that the next one sees it (``spread``: the most memory free after placing).
+    Its reason goes into ``reasons``; a VM no host fits is refused before anything."""
+    several = sorted({host for allowed in options.values() if len(allowed) > 1 for host in allowed})
+    if not several:
+        return None
+    from vmctl.ops.placement import host_facts
+    from vmctl.policy.placement import PlacementRequest, after_placing, place
+
+    facts = [host_facts(hosts.api(h).host, hosts.api(h).pools.find(), h) for h in several]
+
+    def choose(vm: str, spec: "VmSpec", allowed: tuple[str, ...]) -> str:
+        nonlocal facts
+        request = PlacementRequest(memory_mib=spec.memory_mib or DEFAULT_MEMORY_MIB, disk_bytes=spec.disk_bytes or 0,
+                                   cpus=spec.cpus or 1)
+        try:
+            chosen = place([f for f in facts if f.name in allowed], request)
+        except VmctlError as exc:
+            exc.message = f"{vm}: {exc.message}"
+            raise
+        facts = after_placing(facts, chosen.host, request)
+        reasons[vm] = f"placed by {chosen.reason}"
+        return chosen.host
+    return choose

@@ -4,28 +4,29 @@ connected to, called ``HERE``.
 
 A VM that exists stays where it is; one that exists on a host its ``host:`` no longer
 allows is reported (``misplaced``), never moved by ``up`` (``vmctl migrate`` moves it).
-A new VM with several possible hosts goes where the stack has the fewest VMs so far
-(spreading replicas), ties broken by the inventory's order; drained hosts are never
-chosen. All VMs on one private network must end up on one host: an isolated network
+A new VM with several possible hosts goes where placement puts it (the caller's
+chooser: free memory and pool space, ``spread``), else where the stack has the fewest
+VMs so far, ties broken by the inventory's order. Drained hosts are never chosen by
+labels, and a new VM on a drained host named by ``host:`` is refused. All VMs on one private network must end up on one host: an isolated network
 joins VMs of one host only.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from vmctl.errors import InvalidInput, NotFound
 from vmctl.spec.hosts import HostEntry
-from vmctl.spec.stack import Stack
+from vmctl.spec.stack import Stack, VmSpec
 
 HERE = ""
 
 
-def candidates(stack: Stack, entries: Sequence[HostEntry], drained: frozenset[str] = frozenset()
-               ) -> dict[str, tuple[str, ...]]:
+def candidates(stack: Stack, entries: Sequence[HostEntry]) -> dict[str, tuple[str, ...]]:
     """Entry of ``vms:`` -> the hosts its VMs may be made on (inventory names, or HERE)."""
     names = [entry.name for entry in entries]
+    drained = {entry.name for entry in entries if entry.drained}
     found: dict[str, tuple[str, ...]] = {}
     for spec in stack.vms:
         where = spec.host
@@ -37,6 +38,7 @@ def candidates(stack: Stack, entries: Sequence[HostEntry], drained: frozenset[st
                 raise NotFound(f"{key}: no host {where.host!r} in the hosts inventory",
                                hint="see `vmctl host ls`; add it with `vmctl host add NAME URI`")
             found[spec.name] = (where.host,)
+
         else:
             wanted = set(where.labels)
             matching = [e.name for e in entries if wanted <= set(e.labels)]
@@ -50,10 +52,24 @@ def candidates(stack: Stack, entries: Sequence[HostEntry], drained: frozenset[st
     return found
 
 
-def assign(stack: Stack, options: Mapping[str, tuple[str, ...]], located: Mapping[str, str]
+def drained_targets(stack: Stack, entries: Sequence[HostEntry]) -> dict[str, str]:
+    """Entry -> the drained host its ``host: NAME`` names (no new VM goes there)."""
+    drained = {entry.name for entry in entries if entry.drained}
+    return {spec.name: spec.host.host for spec in stack.vms
+            if spec.host is not None and spec.host.host is not None and spec.host.host in drained}
+
+
+Chooser = Callable[[str, VmSpec, tuple[str, ...]], str]
+
+
+def assign(stack: Stack, options: Mapping[str, tuple[str, ...]], located: Mapping[str, str],
+           choose: Chooser | None = None, drained: Mapping[str, str] | None = None
            ) -> tuple[dict[str, str], dict[str, str]]:
     """(VM -> its host, VM -> why it is misplaced). ``located``: where the stack's
-    existing VMs are."""
+    existing VMs are. ``choose(vm, entry, hosts)`` picks among several possible hosts
+    (the caller's placement by free memory and space); without it, the host with the
+    fewest of the stack's VMs. ``drained``: entry -> the drained host its ``host:`` names:
+    a new VM is refused there."""
     per_host = Counter(located.values())
     where: dict[str, str] = {}
     misplaced: dict[str, str] = {}
@@ -65,7 +81,14 @@ def assign(stack: Stack, options: Mapping[str, tuple[str, ...]], located: Mappin
                 misplaced[vm] = (f"on host {_show(located[vm])}, the file places it on {' or '.join(map(_show, allowed))}"
                                  f" (`vmctl migrate {vm} ...` moves it)")
             continue
-        where[vm] = min(allowed, key=lambda host: (per_host[host], allowed.index(host)))
+        if drained and spec.name in drained:
+            raise InvalidInput(f"{stack.source}: vms.{spec.name}.host: host {drained[spec.name]} is drained: no new VM "
+                               f"({vm}) goes there", hint=f"`vmctl host undrain {drained[spec.name]}` when its "
+                               "maintenance is over, or place the VM elsewhere; nothing was changed")
+        if choose is not None and len(allowed) > 1:
+            where[vm] = choose(vm, spec, allowed)
+        else:
+            where[vm] = min(allowed, key=lambda host: (per_host[host], allowed.index(host)))
         per_host[where[vm]] += 1
     for net in stack.networks:
         hosts = sorted({where[vm] for vm, spec in stack.instances().items() if net.name in spec.networks})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from vmctl.errors import InvalidInput, NotFound
-from vmctl.policy.stackplace import HERE, assign, candidates
+from vmctl.policy.stackplace import HERE, assign, candidates, drained_targets
 from vmctl.spec.hosts import HostEntry
 from vmctl.spec.stack import parse_stack
 
@@ -38,11 +40,36 @@ def test_a_vm_on_a_host_the_file_no_longer_allows_is_misplaced_not_moved():
     assert where == {"db": "hv1"} and "on host hv1, the file places it on hv3" in misplaced["db"]
 
 
+def drain(*names: str) -> list[HostEntry]:
+    return [replace(h, drained=h.name in names) for h in HOSTS]
+
+
 def test_drained_hosts_are_never_chosen():
     s = stack("vms:\n  web: {count: 2, host: zone=a}\n")
-    assert candidates(s, HOSTS, frozenset({"hv1"})) == {"web": ("hv2",)}
+    assert candidates(s, drain("hv1")) == {"web": ("hv2",)}
     with pytest.raises(InvalidInput, match="only drained ones"):
-        candidates(s, HOSTS, frozenset({"hv1", "hv2"}))
+        candidates(s, drain("hv1", "hv2"))
+
+
+def test_a_new_vm_on_a_drained_named_host_is_refused_an_existing_one_stays():
+    s = stack("vms:\n  db: {host: hv3}\n")
+    entries = drain("hv3")
+    assert drained_targets(s, entries) == {"db": "hv3"}
+    with pytest.raises(InvalidInput, match="host hv3 is drained: no new VM"):
+        assign(s, candidates(s, entries), {}, drained=drained_targets(s, entries))
+    assert assign(s, candidates(s, entries), {"db": "hv3"}, drained=drained_targets(s, entries))[0] == {"db": "hv3"}
+
+
+def test_a_chooser_decides_among_several_hosts():
+    s = stack("vms:\n  web: {count: 2, host: zone=a}\n  db: {host: hv3}\n")
+    asked = []
+
+    def choose(vm, spec, allowed):
+        asked.append((vm, spec.name, allowed))
+        return allowed[-1]
+    where, _ = assign(s, candidates(s, HOSTS), {}, choose)
+    assert where == {"web-1": "hv2", "web-2": "hv2", "db": "hv3"}
+    assert asked == [("web-1", "web", ("hv1", "hv2")), ("web-2", "web", ("hv1", "hv2"))]  # one host: no choice
 
 
 def test_unknown_host_and_unmatched_labels_are_refused_with_the_key():
