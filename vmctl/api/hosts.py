@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -97,29 +97,48 @@ def _each_host(ask: Callable[["Vmctl"], T], timeout: float) -> list[tuple[HostEn
     entries = list_hosts().hosts
     if not entries:
         raise NotFound("the hosts inventory is empty", hint="add hosts with `vmctl host add NAME URI`")
-    results: dict[str, tuple[T | None, str | None]] = {}
 
-    def one(entry: HostEntry) -> None:
+    def one(entry: HostEntry) -> T:
         from vmctl.api import Vmctl
 
-        try:
-            with Vmctl(entry.uri) as api:
-                results[entry.name] = (ask(api), None)
-        except VmctlError as exc:
-            results[entry.name] = (None, exc.message)
-        except Exception as exc:  # noqa: BLE001 - a host's failure is reported, never raised
-            results[entry.name] = (None, f"{type(exc).__name__}: {exc}")
+        with Vmctl(entry.uri) as api:
+            return ask(api)
+    answers = answers_within(entries, one, timeout)
+    found = [(e, None, answer.why) if isinstance(answer, NoAnswer) else (e, answer, None)
+             for e, answer in ((e, answers[e.name]) for e in entries)]
+    if all(error is not None for _entry, _answer, error in found):
+        raise HostError("no host of the inventory answered: " + "; ".join(f"{e.name}: {error}"
+                                                                           for e, _answer, error in found),
+                        hint="see `vmctl host ls`")
+    return found
 
-    # daemon threads: a host that never answers (an SSH connect hanging) must not hold the process
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """Why a host gave no answer: its error, or none within the time."""
+
+    why: str
+
+
+def answers_within(entries: "Sequence[HostEntry]", work: Callable[[HostEntry], T], timeout: float
+                   ) -> dict[str, "T | NoAnswer"]:
+    """``work(entry)`` for every entry on its own thread, all within ``timeout`` seconds:
+    entry name -> its answer, or a NoAnswer (its error; no answer in time). Daemon threads:
+    a host that never answers (an SSH connect hanging) must not hold the process."""
+    results: dict[str, T | NoAnswer] = {}
+
+    def one(entry: HostEntry) -> None:
+        try:
+            results[entry.name] = work(entry)
+        except VmctlError as exc:
+            results[entry.name] = NoAnswer(exc.message)
+        except Exception as exc:  # noqa: BLE001 - a host's failure is reported, never raised
+            results[entry.name] = NoAnswer(f"{type(exc).__name__}: {exc}")
+
     workers = [threading.Thread(target=one, args=(entry,), daemon=True) for entry in entries]
     for worker in workers:
         worker.start()
     deadline = time.monotonic() + timeout
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
-    found = [(e, *results.get(e.name, (None, f"no answer within {timeout:.0f} s"))) for e in entries]
-    if all(error is not None for _entry, _answer, error in found):
-        raise HostError("no host of the inventory answered: " + "; ".join(f"{e.name}: {error}"
-                                                                           for e, _answer, error in found),
-                        hint="see `vmctl host ls`")
-    return found
+    return {e.name: results.get(e.name, NoAnswer(f"no answer within {timeout:.0f} s")) for e in entries}

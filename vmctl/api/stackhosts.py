@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vmctl.errors import HostError, VmctlError
+from vmctl.errors import HostError
 from vmctl.policy.stackplace import HERE
 
 if TYPE_CHECKING:
@@ -54,35 +54,26 @@ def connect(here: "Vmctl", entries: "list[HostEntry]", *, strict: bool, timeout:
     """Connections to ``entries`` (besides HERE), opened in parallel: a host that does not
     answer within ``timeout`` seconds never holds the command. ``strict``: a host that
     cannot be reached raises; otherwise it is recorded in ``unreachable``."""
-    import threading
-    import time
-
     from vmctl.api import Vmctl
+    from vmctl.api.hosts import NoAnswer, answers_within
     from vmctl.virt.migrate import host_uuid
 
     hosts = StackHosts(here)
     mine = host_uuid(here.host)
-    answers: dict[str, tuple["Vmctl", str] | str] = {}
 
-    def one(entry: "HostEntry") -> None:
+    def one(entry: "HostEntry") -> tuple["Vmctl", str]:
         api = Vmctl(entry.uri, pool=here.pool_name, pool_path=here.pool_path, labels=here.labels)
         try:
-            answers[entry.name] = (api, host_uuid(api.host))
-        except VmctlError as exc:
+            return api, host_uuid(api.host)
+        except BaseException:
             api.close()
-            answers[entry.name] = exc.message
+            raise
 
-    # daemon threads: a host whose SSH connect hangs must not hold the process
-    workers = [threading.Thread(target=one, args=(entry,), daemon=True) for entry in entries]
-    for worker in workers:
-        worker.start()
-    deadline = time.monotonic() + timeout
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
+    answers = answers_within(entries, one, timeout)
     for entry in entries:
-        answer = answers.get(entry.name, f"no answer within {timeout:.0f} s")
-        if isinstance(answer, str):
-            hosts.unreachable[entry.name] = answer
+        answer = answers[entry.name]
+        if isinstance(answer, NoAnswer):
+            hosts.unreachable[entry.name] = answer.why
         elif mine and answer[1] == mine:
             answer[0].close()
             hosts.here_alias, hosts.uris[entry.name] = entry.name, None
