@@ -88,7 +88,24 @@ def main() -> None:
                                           "list_all_hosts() (3 hosts)": api_all})
         raw_times = alternate(args.runs, {"libvirt open+list (1 host)": lambda: raw(uris[:1]),
                                           "libvirt open+list (3, threads)": lambda: raw(uris)})
+        # the same hosts through their unix sockets (no ssh): vmctl's own fan-out, without
+        # the transport's per-connect cost on this machine's two cores
+        local = Path(tmp) / "local.yaml"
+        local_env = {**env, "VMCTL_HOSTS": str(local)}
+        for name in sorted(lab.hosts):
+            subprocess.run([*VMCTL, "-q", "host", "add", name, lab.local_uri(name)], check=True, env=local_env,
+                           cwd=ROOT, timeout=60)
+
+        def cli_local(*argv: str) -> None:
+            done = subprocess.run([*VMCTL, *argv], env=local_env, cwd=ROOT, timeout=120, capture_output=True,
+                                  text=True)
+            assert done.returncode == 0 and "bench-fleet-" in done.stdout, done.stderr
+        first = lab.local_uri(sorted(lab.hosts)[0])
+        local_times = alternate(args.runs, {"vmctl -c SOCKET list (1 host)": lambda: cli_local("-c", first, "list"),
+                                            "vmctl list --all-hosts (3 sockets)": lambda: cli_local(
+                                                "list", "--all-hosts")})
     summarize("fleet list CLI", cli_times, "vmctl -c URI list (1 host)", TARGET)
+    summarize("fleet list CLI, unix sockets", local_times, "vmctl -c SOCKET list (1 host)", TARGET)
     summarize("fleet list API", api_times, "Vmctl(URI).list() (1 host)", TARGET)
     summarize("fleet list floor", raw_times, "libvirt open+list (1 host)", TARGET)
 

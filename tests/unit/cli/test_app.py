@@ -122,6 +122,11 @@ def test_fast_path_parses_only_the_simple_forms():
     assert parse_fast(["-c", "test:///default", "list", "--json"]) == ("test:///default", "list", None, True)
     assert parse_fast(["--connect=qemu:///system", "info", "web1", "--json"]) == ("qemu:///system", "info",
                                                                                   "web1", True)
+    assert parse_fast(["list", "--all-hosts"]) == (None, "list-all-hosts", None, False)
+    assert parse_fast(["--json", "list", "--all-hosts"]) == (None, "list-all-hosts", None, True)
+    for args in (["list", "--all-hosts", "--all-hosts"], ["-c", "test:///default", "list", "--all-hosts"],
+                 ["list", "--all-hosts", "-q"], ["info", "--all-hosts"], ["--all-hosts"]):
+        assert parse_fast(args) is None, args
     for args in (["list", "--help"], ["info"], ["info", "a", "b"], ["list", "--json", "--json"], ["--debug", "list"],
                  ["list", "-q"], ["create", "x"], ["-c", "--json", "list"], [], ["list", "--label", "a=b"],
                  ["list", "--label=a=b", "--json"]):
@@ -206,3 +211,18 @@ def test_snapshot_names_complete_for_the_vm_named_before(monkeypatch):
     ctx.params = {"name": "web1"}
     assert complete_snapshot(ctx, "b") == ["base", "before-upgrade", "b2"]
     assert complete_snapshot(ctx, "be") == ["before-upgrade"] and asked == ["web1", "web1"]
+
+
+@pytest.mark.parametrize("argv", [["list", "--all-hosts"], ["list", "--all-hosts", "--json"]])
+def test_fast_path_of_the_fleet_list_prints_what_the_full_cli_prints(argv, tmp_path):
+    """list --all-hosts through both doors: the same lines, the same line for a host that does not answer."""
+    import os
+
+    env = {**os.environ, "VMCTL_HOSTS": str(tmp_path / "hosts.yaml")}
+    for name, uri in (("t", "test:///default"), ("dead", f"qemu+unix:///system?socket={tmp_path}/nobody")):
+        assert subprocess.run([PY, "-m", "vmctl", "-q", "host", "add", name, uri], env=env, timeout=60).returncode == 0
+    fast = subprocess.run([PY, "-m", "vmctl", *argv], capture_output=True, text=True, timeout=60, env=env)
+    full = subprocess.run([PY, "-c", "import sys; from vmctl.cli.app import main; main()", *argv],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (full.returncode, full.stdout, full.stderr)
+    assert fast.returncode == 0 and "dead" in fast.stdout + fast.stderr and "nobody" in fast.stdout + fast.stderr
