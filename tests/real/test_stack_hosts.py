@@ -80,6 +80,12 @@ vms:
             again = here.stack_up(stack, base=tmp_path)
             assert set(again.done.values()) == {"kept"}
 
+            # a command on the stack's VMs wherever they run
+            ran = vmctl("exec", "--all-hosts", "--stack", vm_name, "--json", "--", "hostname", env=inventory)
+            assert ran.returncode == 0, ran.stdout + ran.stderr
+            assert sorted(v["name"] for v in json.loads(ran.stdout)["vms"]) == sorted(
+                f"{lab3.where(name)[0]}/{name}" for name in (client, db, f"{web}-1", f"{web}-2"))
+
             # a third replica while the first's host is drained: placed on the other zone=a host
             first = lab3.where(f"{web}-1")[0]
             other = {"lab1": "lab2", "lab2": "lab1"}[first]

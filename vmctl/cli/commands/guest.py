@@ -104,9 +104,10 @@ def exec_(ctx: typer.Context,
           names: str = typer.Argument(None, metavar="NAME[,NAME...]", help="VM name(s), comma-separated.",
                                       autocompletion=complete_vm),
           all_vms: bool = ALL,
-          stack: str = typer.Option(None, "--stack", help="Every VM of this stack (`vmctl up`) on the host."),
+          stack: str = typer.Option(None, "--stack", help="Every VM of this stack (`vmctl up`) on the host (with "
+                                    "--all-hosts: on every inventory host)."),
           all_hosts: bool = typer.Option(False, "--all-hosts", help="Running VMs of every inventory host (`vmctl "
-                                         "host ls`); needs --label or --all. Lines prefixed HOST/VM."),
+                                         "host ls`); needs --label, --stack or --all. Lines prefixed HOST/VM."),
           label: list[str] = typer.Option(None, "--label", metavar="KEY=VALUE", help="With --all-hosts: only VMs "
                                           "carrying this label (repeatable: all of them)."),
           env: list[str] = typer.Option([], "--env", "-e", help="KEY=VALUE, or KEY to pass vmctl's own value; "
@@ -166,8 +167,10 @@ def _exec_all_hosts(ctx: typer.Context, names: str | None, stack: str | None, al
 
     if not all_hosts:
         raise InvalidInput("--label goes with --all-hosts", hint="vmctl exec --all-hosts --label role=web -- uptime")
-    if names or stack:
-        raise InvalidInput("--all-hosts takes no VM names and no --stack", hint="filter with --label KEY=VALUE")
+    if names:
+        raise InvalidInput("--all-hosts takes no VM names", hint="filter with --label KEY=VALUE or --stack STACK")
+    if stack:  # a stack placed over hosts: its VMs wherever they run
+        label = [*label, f"vmctl.stack={stack}"]
     argv = guest_argv(ctx)
     if not argv:
         raise InvalidInput("no command given", hint="vmctl exec --all-hosts --label KEY=VALUE -- CMD [ARGS...]")
