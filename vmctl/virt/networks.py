@@ -36,9 +36,19 @@ def ensure_network(host: Host, name: str, xml: str) -> NetworkInfo:
         try:
             net = _lookup(host, name)
         except NotFound:
-            net = host.conn.networkDefineXML(xml)
+            try:
+                net = host.conn.networkDefineXML(xml)
+            except libvirt.libvirtError as exc:
+                try:
+                    net = _lookup(host, name)  # defined by another vmctl meanwhile
+                except NotFound:
+                    raise exc from None
         if not net.isActive():
-            net.create()
+            try:
+                net.create()
+            except libvirt.libvirtError:
+                if not net.isActive():  # not started by someone else meanwhile: a real failure
+                    raise
         return _info(net)
 
 
