@@ -99,6 +99,12 @@ def test_up_again_change_kill_and_down(api, tiny, vm_name, leftovers, tmp_path, 
         # its provisioning ran once: the readiness check does not replace the record of completed steps
         assert api.exec_output(client, ["cat", "/root/ready"]).stdout == b"provisioned\n"
 
+        # a stack VM restarted by hand (no `up`): its private address comes back at boot
+        api.stop(f"{web}-2")
+        api.start(f"{web}-2", wait_boot=True)
+        api.wait(f"{web}-2", until="ssh")
+        assert reaches(api, client, f"{web}-2") and reaches(api, f"{web}-2", f"{web}-1")
+
         ps = vmctl("ps", "-f", str(path), "--json")
         assert ps.returncode == 0 and [v["name"] for v in json.loads(ps.stdout)] == [client, f"{web}-1", f"{web}-2"]
 

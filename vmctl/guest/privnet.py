@@ -1,7 +1,12 @@
 """The guest's side of a stack's private networks: each NIC found by its MAC gets its
 static address, and ``/etc/hosts`` gets vmctl's block of the stack's names. One fixed
 script (POSIX sh, busybox or coreutils), run with the values as its arguments: nothing
-the user wrote becomes shell code. Idempotent: `vmctl up` runs it on every VM each time."""
+the user wrote becomes shell code. Idempotent: `vmctl up` runs it on every VM each time.
+
+The addresses also come back at every boot: the script keeps them in
+``/etc/vmctl/privnet.conf`` and installs ``/etc/vmctl/boot.d/privnet``, which the tiny
+guest's boot runs, and on systemd guests a oneshot unit ``vmctl-privnet.service``
+(``/etc/hosts`` itself persists)."""
 
 from __future__ import annotations
 
@@ -11,15 +16,26 @@ END = "# vmctl stack: end"
 SCRIPT = r"""set -eu
 begin=$1 end=$2 hosts=$3
 shift 3
+mkdir -p /etc/vmctl/boot.d
+conf=/etc/vmctl/privnet.conf
+: >"$conf.tmp"
 while [ "$#" -ge 2 ]; do
-    mac=$1 cidr=$2
+    printf '%s %s\n' "$1" "$2" >>"$conf.tmp"
     shift 2
+done
+mv "$conf.tmp" "$conf"
+cat >/etc/vmctl/boot.d/privnet.tmp <<'APPLY'
+#!/bin/sh
+# vmctl: a stack's private network addresses (from /etc/vmctl/privnet.conf, which
+# `vmctl up` writes), set at every boot and by every `vmctl up`.
+set -eu
+while read -r mac cidr; do
     dev=
     for path in /sys/class/net/*; do
         [ "$(cat "$path/address" 2>/dev/null)" = "$mac" ] && dev=${path##*/}
     done
     if [ -z "$dev" ]; then
-        echo "no network interface has MAC $mac" >&2
+        echo "vmctl privnet: no network interface has MAC $mac" >&2
         exit 3
     fi
     ip link set dev "$dev" up
@@ -27,7 +43,27 @@ while [ "$#" -ge 2 ]; do
         ip -4 addr flush dev "$dev"
         ip addr add "$cidr" dev "$dev"
     fi
-done
+done </etc/vmctl/privnet.conf
+APPLY
+chmod 0755 /etc/vmctl/boot.d/privnet.tmp
+mv /etc/vmctl/boot.d/privnet.tmp /etc/vmctl/boot.d/privnet
+if [ -d /run/systemd/system ]; then
+    cat >/etc/systemd/system/vmctl-privnet.service <<'UNIT'
+[Unit]
+Description=vmctl: a stack's private network addresses
+After=systemd-udev-settle.service network-pre.target
+Before=network.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/etc/vmctl/boot.d/privnet
+[Install]
+WantedBy=multi-user.target
+UNIT
+    mkdir -p /etc/systemd/system/multi-user.target.wants
+    ln -sf /etc/systemd/system/vmctl-privnet.service /etc/systemd/system/multi-user.target.wants/
+fi
+/etc/vmctl/boot.d/privnet
 tmp=/etc/.hosts.vmctl.$$
 awk -v b="$begin" -v e="$end" '$0 == b {skip = 1; next} $0 == e {skip = 0; next} !skip' /etc/hosts >"$tmp" || :
 printf '%s\n%s\n%s\n' "$begin" "$hosts" "$end" >>"$tmp"

@@ -42,6 +42,12 @@ fi
 stamp "network started"
 /etc/vmctl/seed.sh
 stamp "seed done"
+# vmctl's own guest-side configuration that must come back at every boot (a stack's
+# private network addresses: /etc/vmctl/boot.d/privnet, written by `vmctl up`).
+for hook in /etc/vmctl/boot.d/*; do
+    [ -x "$hook" ] && "$hook" >>/run/vmctl/boot.log 2>&1
+done
+stamp "boot.d done"
 hostname -F /etc/hostname 2>/dev/null || hostname tiny
 
 if [ ! -s "$HOSTKEY" ]; then
