@@ -88,18 +88,33 @@ def plan_drain(name: str, *, weigher: str = "spread", copy_storage: bool = False
 
 def _plan_one(src: "Vmctl", uri: str, vm: str, state: str, facts: list[HostFacts], exclude: tuple[str, ...],
               weigher: str, copy_storage: bool, uris: dict[str, str]) -> tuple[DrainStep, VmNeeds | None, str]:
-    """One VM's step; its needs and the destination's URI when it is planned to move."""
+    """One VM's step; its needs and the destination's URI when it is planned to move. A
+    destination the migration's pre-flight refuses is left out and placement asked again
+    (each host at most once); the VM stays only when no host passes both."""
     from vmctl.api import Vmctl
 
+    refused: list[str] = []
     try:
         needs = vm_needs(src.host, vm)
-        chosen = choose(facts, replace(needs.request, exclude=exclude), weigher)
-        with Vmctl(uri, pool=needs.pool or src.pool_name) as one:
-            checked = one.migrate(vm, uris[chosen.host], copy_storage=copy_storage, dry_run=True)
     except VmctlError as exc:
         return DrainStep(vm, state, "stays", reason=exc.message), None, ""
-    return (DrainStep(vm, state, "planned", chosen.host, checked.mode, checked.storage, chosen.reason),
-            needs, uris[chosen.host])
+    left = list(facts)  # the hosts the pre-flight has not refused for this VM
+    for _attempt in range(len(facts)):
+        try:
+            chosen = choose(left, replace(needs.request, exclude=exclude), weigher)
+        except VmctlError as exc:
+            return DrainStep(vm, state, "stays", reason="; ".join([*refused, exc.message])), None, ""
+        try:
+            with Vmctl(uri, pool=needs.pool or src.pool_name) as one:
+                checked = one.migrate(vm, uris[chosen.host], copy_storage=copy_storage, dry_run=True)
+        except VmctlError as exc:
+            refused.append(f"{chosen.host}: {exc.message}")
+            left = [f for f in left if f.name != chosen.host]
+            continue
+        reason = chosen.reason + (f" (refused first: {'; '.join(refused)})" if refused else "")
+        return DrainStep(vm, state, "planned", chosen.host, checked.mode, checked.storage, reason), needs, \
+            uris[chosen.host]
+    return DrainStep(vm, state, "stays", reason="; ".join(refused) or "no host to try"), None, ""
 
 
 def drain(name: str, *, dry_run: bool = False, parallel: int = 1, copy_storage: bool = False,
