@@ -172,3 +172,30 @@ def test_bad_stack_files_are_refused_before_anything(api, tiny, vm_name, leftove
         assert words in error["message"] and more in error["message"] + error["hint"], (what, error)
         assert f"{path.name}:" in error["message"] or what == "unknown image", (what, error)  # file and line
     assert leftovers() == before
+
+
+def test_two_ups_of_one_stack_at_once(api, tiny, vm_name, leftovers, tmp_path):
+    """Racing each other, each up makes some VMs and the other's are refused as busy (exit 10,
+    nothing harmed); one network; a third up finds everything and keeps it; down removes all."""
+    before = leftovers()
+    path = tmp_path / "stack.yaml"
+    path.write_text(f"version: 1\nname: {vm_name}\nnetworks: {{lan: {{}}}}\nvms:\n"
+                    f"  {vm_name}-w: {{count: 2, memory: 256M, networks: [lan]}}\n")
+    try:
+        procs = [subprocess.Popen([*VMCTL, "up", "-f", str(path), "--json"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True) for _ in range(2)]
+        outcomes = [proc.communicate(timeout=600) for proc in procs]
+        codes = sorted(proc.returncode for proc in procs)
+        assert set(codes) <= {0, 10}, outcomes
+        for proc, (out, _err) in zip(procs, outcomes):
+            if proc.returncode == 10:
+                assert "is busy: create by pid" in split(out)[1]["error"]["message"], out
+        assert [n.name for n in networks.list_networks(api.host) if n.name == f"vmctl-{vm_name}-lan"]
+        third = vmctl("up", "-f", str(path), "--json")
+        assert third.returncode == 0, third.stderr
+        assert split(third.stdout)[1]["result"]["done"] == {f"{vm_name}-w-1": "kept", f"{vm_name}-w-2": "kept"}
+        assert reaches(api, f"{vm_name}-w-1", f"{vm_name}-w-2")
+    finally:
+        down = vmctl("down", "-f", str(path), "--json")
+    assert down.returncode == 0, down.stderr
+    assert leftovers() == before and stack_networks(api.host, vm_name) == []
