@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vmctl.errors import Conflict, InsufficientResources, InvalidInput, OperationFailed
+from vmctl.errors import Conflict, InvalidInput, OperationFailed
 from vmctl.guest.boot import check_console_fingerprint
 from vmctl.libvirtxml.domain import render_domain
 from vmctl.libvirtxml.storage import volume_xml
@@ -35,7 +35,7 @@ from vmctl.ops.preflight import check_host, host_view, naming_element
 from vmctl.ops.templates import Template, load_template, prepare_template
 from vmctl.ops.vms import VmInfo, info_of, start_watched, used_ssh_ports
 from vmctl.policy.ports import PORT_RANGE, pick_ssh_port
-from vmctl.policy.resources import check_fits
+from vmctl.policy.resources import check_fits, check_space
 from vmctl.policy.timeouts import boot_timeout
 from vmctl.progress import Report, Step, reporter
 from vmctl.spec.domain import DomainSpec
@@ -85,10 +85,8 @@ def plan_create(host: Host, pool: Pool, req: CreateRequest) -> CreatePlan:
         raise InvalidInput(f"--disk {format_size(disk_bytes)} is smaller than image {image.name} "
                            f"({format_size(image.virtual_size)})", hint="give a larger --disk or omit it")
     pool.refresh()
-    if disk_bytes > pool.available():
-        raise InsufficientResources(
-            f"not enough space in pool {pool.name} for a {format_size(disk_bytes)} disk: "
-            f"{format_size(pool.available())} free", hint="free space in the pool or use a smaller --disk")
+    check_space(needed=disk_bytes, available=pool.available(), where=f"pool {pool.name}",
+                what=f"a {format_size(disk_bytes)} disk", hint="free space in the pool or use a smaller --disk")
     decision, virt = choose_accel(host, req.accel, nested=req.nested)
     port = pick_ssh_port(used_ssh_ports(host), is_free=port_is_free if host.is_local else None)
     key_path = req.ssh_key.expanduser().resolve() if req.ssh_key else ensure_user_key()

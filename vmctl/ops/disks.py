@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from vmctl.errors import Conflict, InsufficientResources, InvalidInput, NotFound, VmctlError
+from vmctl.errors import Conflict, InvalidInput, NotFound, VmctlError
 from vmctl.guest.access import GuestAccess
 from vmctl.libvirtxml.domain import disk_device_xml
 from vmctl.libvirtxml.facts import parse_domain
@@ -14,6 +14,7 @@ from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.safety.operation import Operation
 from vmctl.ops.vms import DiskInfo, info_of, update_meta
+from vmctl.policy.resources import check_space
 from vmctl.spec.domain import DiskSpec
 from vmctl.spec.names import check_name
 from vmctl.spec.units import format_size
@@ -80,9 +81,8 @@ def add_disk(host: Host, pool: Pool, name: str, size: int, *, target: str | None
         if not target.startswith("vd"):
             raise InvalidInput(f"target {target}: extra disks are virtio (vdb, vdc, ...)", hint="e.g. --target vdb")
         pool.refresh()
-        if size > pool.available():
-            raise InsufficientResources(f"not enough space in pool {pool.name} for {format_size(size)}: "
-                                        f"{format_size(pool.available())} free", hint="give a smaller size")
+        check_space(needed=size, available=pool.available(), where=f"pool {pool.name}",
+                    what=f"a {format_size(size)} disk", hint="give a smaller size")
         volume = disk_volume(name, target)
         op.will("volume", volume)
         created = pool.create_volume(volume_xml(volume, size, "qcow2"))

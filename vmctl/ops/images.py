@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vmctl.errors import Conflict, InsufficientResources, InvalidInput, NotFound
+from vmctl.errors import Conflict, InvalidInput, NotFound
 from vmctl.libvirtxml.facts import parse_domain
 from vmctl.libvirtxml.storage import volume_xml
 from vmctl.local import diskimage
@@ -23,12 +23,12 @@ from vmctl.local.imageheader import HEAD_BYTES, inspect_pool_copy
 from vmctl.local.testhooks import checkpoint
 from vmctl.ops.safety.operation import Operation
 from vmctl.ops.volumes import check_removable
+from vmctl.policy.resources import check_space
 from vmctl.policy.ownership import Expected
 from vmctl.progress import Report, Step, reporter, transfer
 from vmctl.spec.volumes import IMAGE_DESCRIPTION_SUFFIX, image_lock, image_of_description, image_volume
 from vmctl.spec.image import CLOUD_INIT_MARKER, TINY, Image
 from vmctl.spec.names import check_name
-from vmctl.spec.units import format_size
 from vmctl.virt.domains import DomainRecord
 from vmctl.virt.host import Host
 from vmctl.virt.storage import Pool
@@ -164,13 +164,8 @@ class ImageStore:
 
     def _check_space(self, needed: int, what: str) -> None:
         self.pool.refresh()
-        available = self.pool.available()
-        if needed > available:
-            raise InsufficientResources(
-                f"not enough space in pool {self.pool.name} for {what}: "
-                f"needs {format_size(needed)}, {format_size(available)} free",
-                hint="free space in the pool or use a smaller --disk",
-            )
+        check_space(needed=needed, available=self.pool.available(), where=f"pool {self.pool.name}", what=what,
+                    hint="free space in the pool or use a smaller --disk")
 
     def _upload(self, op: Operation, vol: str, source: Path | bytes, fmt: str, capacity: int | None = None,
                 report: Report | None = None) -> str:

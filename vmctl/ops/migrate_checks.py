@@ -22,6 +22,7 @@ from vmctl.ops.delete import own_volumes, users_of
 from vmctl.ops.carry import check_can_travel
 from vmctl.ops.safety.intents import is_alive, read_record
 from vmctl.ops.vms import used_ssh_ports
+from vmctl.policy.resources import check_space
 from vmctl.policy.migration import MonitorSettings, settings_for
 from vmctl.policy.ports import pick_ssh_port
 from vmctl.spec.migration import CheckResult, MigrationRequest
@@ -243,10 +244,11 @@ def _check_storage(checks: Checks, req: MigrationRequest, dom: Domain, info: Dom
         checks.fail("storage", Conflict(f"the destination pool already has volume(s) {', '.join(taken)}",
                                         hint=f"see `vmctl -c DEST repair {req.name}`; nothing was changed"))
     needed = sum(v.allocation for v in own)
-    if needed > dest_pool.available():
-        checks.fail("storage", InsufficientResources(
-            f"the destination pool has {format_size(dest_pool.available())} free, copying needs {format_size(needed)}",
-            hint="free space there"))
+    try:
+        check_space(needed=needed, available=dest_pool.available(), where=f"the destination's pool {dest_pool.name}",
+                    what=f"a copy of {req.name}'s disks", hint="free space there")
+    except InsufficientResources as exc:
+        checks.fail("storage", exc)
     foreign = [d.path for d in info.disks if d.device == "disk" and d.path and d.path not in own_paths]
     if foreign:
         checks.fail("storage", MigrationFailed(f"{req.name} has disks vmctl did not make: {', '.join(foreign)}",

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from vmctl.errors import InsufficientResources
+from vmctl.spec.units import format_size
 
 WEIGHERS = ("spread", "pack")
 
@@ -101,13 +102,6 @@ class NoHostFits(InsufficientResources):
                               "one (`vmctl host add NAME URI`); `vmctl host stats` shows them")
 
 
-def _size(count: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if count >= 1 << shift:
-            return f"{count / (1 << shift):.1f} {unit}"
-    return f"{count} B"
-
-
 def cpu_problem(cpu: HostCpu, request: PlacementRequest) -> str | None:
     """Why ``cpu`` cannot run the guest, or None."""
     if request.arch and cpu.arch and cpu.arch != request.arch:
@@ -146,8 +140,8 @@ def judge(facts: HostFacts, request: PlacementRequest) -> Verdict:
     if free_after < 0:
         return out(f"needs {request.memory_mib} MiB memory, {facts.free_memory_mib} MiB free")
     if facts.pool_free_bytes is not None and facts.pool_free_bytes < request.disk_bytes:
-        return out(f"needs {_size(request.disk_bytes)} in the pool, {_size(facts.pool_free_bytes)} free")
-    pool = f"{_size(facts.pool_free_bytes)} pool free" if facts.pool_free_bytes is not None else "pool made on first use"
+        return out(f"needs {format_size(request.disk_bytes)} in the pool, {format_size(facts.pool_free_bytes)} free")
+    pool = f"{format_size(facts.pool_free_bytes)} pool free" if facts.pool_free_bytes is not None else "pool made on first use"
     return Verdict(facts.name, True, f"fits: {free_after} MiB memory free after, {pool}", free_after)
 
 

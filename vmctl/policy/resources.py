@@ -4,6 +4,7 @@ the numbers (asked vs there), rather than failing inside QEMU."""
 from __future__ import annotations
 
 from vmctl.errors import InsufficientResources
+from vmctl.spec.units import format_size
 
 
 def _gib(mib: int) -> str:
@@ -27,15 +28,8 @@ def check_fits(*, memory_mib: int, vcpus: int, available_mib: int, total_mib: in
             hint=f"give --cpus {host_cpus} or less")
 
 
-def _size(count: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if count >= 1 << shift:
-            return f"{count / (1 << shift):.1f} {unit}"
-    return f"{count} B"
-
-
 def check_space(*, needed: int, available: int, where: str, what: str, hint: str) -> None:
     """Refuse (exit 6, the numbers) when ``what`` needs more bytes than ``where`` has free."""
     if needed > available:
-        raise InsufficientResources(f"not enough space in {where} for {what}: needs {_size(needed)}, "
-                                    f"{_size(available)} free", hint=hint)
+        raise InsufficientResources(f"not enough space in {where} for {what}: needs {format_size(needed)}, "
+                                    f"{format_size(available)} free", hint=hint)

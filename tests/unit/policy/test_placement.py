@@ -29,7 +29,7 @@ def test_spread_picks_the_most_memory_left_and_pack_the_least_that_fits():
     pack = place(hosts, req, "pack")
     assert pack.host == "c" and "least memory free after placing (512 MiB)" in pack.reason
     assert reasons(pack)["d"] == "needs 512 MiB memory, 300 MiB free"
-    assert reasons(pack)["a"].startswith("fits: 1536 MiB memory free after, 50.0 GiB pool free")
+    assert reasons(pack)["a"].startswith("fits: 1536 MiB memory free after, 50GiB pool free")
 
 
 def test_ties_go_to_the_first_name_whatever_the_input_order():
@@ -60,8 +60,8 @@ def test_every_filter_names_its_reason():
         "arm": "CPU architecture aarch64, the guest needs x86_64",
         "small": "needs 2 vCPUs, the host has 1 CPUs",
         "full": "needs 512 MiB memory, 100 MiB free",
-        "nospace": "needs 2.0 GiB in the pool, 1.0 GiB free",
-        "ok": "fits: 3584 MiB memory free after, 50.0 GiB pool free"}
+        "nospace": "needs 2GiB in the pool, 1GiB free",
+        "ok": "fits: 3584 MiB memory free after, 50GiB pool free"}
 
 
 def test_a_guest_with_a_named_cpu_model_goes_to_any_cpu_of_its_arch_and_a_host_without_pool_fits():
