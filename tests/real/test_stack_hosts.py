@@ -86,6 +86,14 @@ vms:
             assert sorted(v["name"] for v in json.loads(ran.stdout)["vms"]) == sorted(
                 f"{lab3.where(name)[0]}/{name}" for name in (client, db, f"{web}-1", f"{web}-2"))
 
+            # a command for one host's VMs of the stack refuses rather than quietly miss the others
+            one = vmctl("-H", "lab3", "snapshot", "create", "--stack", vm_name, "--json", env=inventory)
+            error = json.loads(one.stdout)["error"]
+            assert one.returncode == 3 and "has VMs on other hosts too" in error["message"], one.stdout
+            assert f"{web}-1" in error["message"] and f"{web}-2" in error["message"] and "--all-hosts" in error["hint"]
+            with Vmctl(lab3.host("lab3").uri) as on3:
+                assert on3.snapshot_list(db) == [] and on3.snapshot_list(client) == []  # nothing was taken
+
             # a third replica while the first's host is drained: placed on the other zone=a host
             first = lab3.where(f"{web}-1")[0]
             other = {"lab1": "lab2", "lab2": "lab1"}[first]

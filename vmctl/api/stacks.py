@@ -211,12 +211,20 @@ class StackApi:
                            "down")
         return result
 
-    def stack_members(self: "Vmctl", name: str) -> list[str]:
-        """The names of stack ``name``'s VMs on this host; InvalidInput when it has none
-        (a command meant for a stack's VMs must not quietly do nothing)."""
+    def stack_members(self: "Vmctl", name: str, *, on_note: Callable[[str], None] | None = None) -> list[str]:
+        """The names of stack ``name``'s VMs on this host, for a command meant for all of
+        them (exec, cp, backup, snapshot --stack). InvalidInput when it has none here, or
+        when the inventory's other hosts have some too (the command would quietly miss
+        them); a host that does not answer within 10 s is told to ``on_note``."""
         from vmctl.policy.stackplan import STACK_LABEL
 
         names = sorted(vm.name for vm in self.list(labels={STACK_LABEL: name}))
+        elsewhere = _elsewhere(self, name, on_note)
+        if elsewhere:
+            where = "; ".join(f"{host}: {', '.join(vms)}" for host, vms in elsewhere.items())
+            raise InvalidInput(f"stack {name!r} has VMs on other hosts too ({where}), and this command acts on one "
+                               "host's", hint=f"`vmctl exec --all-hosts --stack {name} -- CMD` runs on all of them; "
+                               "`vmctl -H HOST ...` acts on one host's VMs")
         if not names:
             raise InvalidInput(f"stack {name!r} has no VM on this host", hint="see `vmctl ps --name STACK`")
         return names
@@ -271,12 +279,28 @@ class StackApi:
         return StackBackup(name, summary, done)
 
 
-def _fleet(api: "Vmctl") -> "StackHosts":
+def _fleet(api: "Vmctl", timeout: float = 30.0) -> "StackHosts":
     """This host and every host of the inventory (the unreachable ones recorded)."""
     from vmctl.api.stackhosts import connect
     from vmctl.ops.inventory import list_hosts
 
-    return connect(api, list(list_hosts().hosts), strict=False)
+    return connect(api, list(list_hosts().hosts), strict=False, timeout=timeout)
+
+
+def _elsewhere(api: "Vmctl", stack: str, on_note: Callable[[str], None] | None) -> dict[str, list[str]]:
+    """The stack's VMs on the inventory's other hosts, by host (none without an inventory)."""
+    from vmctl.policy.stackplan import STACK_LABEL
+
+    hosts = _fleet(api, timeout=10.0)
+    try:
+        found = {host: sorted(vm.name for vm in hosts.api(host).list(labels={STACK_LABEL: stack}))
+                 for host in hosts.apis}
+    finally:
+        hosts.close()
+    for host, why in hosts.unreachable.items():
+        (on_note or (lambda _text: None))(f"host {host}: unreachable: {why} (its VMs of stack {stack}, if any, "
+                                          "are not included)")
+    return {host: vms for host, vms in found.items() if vms}
 
 
 def _raise_unreachable(unreachable: dict[str, str], done: str, verb: str) -> None:

@@ -130,7 +130,7 @@ def exec_(ctx: typer.Context,
                                no_stdin, json_out)
     if sum(bool(x) for x in (all_vms, names, stack)) > 1:
         raise InvalidInput("give one of NAME[,NAME...], --all and --stack", hint="vmctl exec web1,web2 -- uptime")
-    targets = api().stack_members(stack) if stack else _targets(all_vms, names)
+    targets = api().stack_members(stack, on_note=note) if stack else _targets(all_vms, names)
     argv = guest_argv(ctx)
     if not argv:
         raise InvalidInput("no command given", hint="vmctl exec NAME -- CMD [ARGS...]")

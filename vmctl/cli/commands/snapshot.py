@@ -60,7 +60,7 @@ def create(names: list[str] = typer.Argument(None, metavar="NAME [SNAP] | --grou
     if stack:
         if names:
             raise InvalidInput("--stack names the VMs: give no NAME", hint="vmctl snapshot create --stack shop")
-        names = api().stack_members(stack)
+        names = api().stack_members(stack, on_note=note)
         group = group or f"{stack}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
     if group:
         taken = api().snapshot_group_create(group, names, description=description)
