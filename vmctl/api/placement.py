@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from vmctl.api.hosts import _each_host
 from vmctl.errors import InvalidInput
-from vmctl.ops.inventory import list_hosts
 from vmctl.ops.placement import VmNeeds, host_facts, vm_needs
+from vmctl.ops.resolve import DEFAULT_MEMORY_MIB  # the built-in templates' memory
 from vmctl.policy.placement import (WEIGHERS, HostCpu, HostFacts, NoHostFits, Placement, PlacementRequest, Verdict,
                                     after_placing, place as choose)
 
@@ -71,15 +71,12 @@ def place_new_vm(*, memory: str | int | None = None, disk: str | int | None = No
     """The host for a new VM (``create --host auto``): ``memory`` ('1G', or MiB; default
     512 MiB, the built-in templates'), ``disk`` (the size it grows to: '8G', or bytes;
     default none beyond the linked clone), ``cpus`` (default 1), ``labels`` the host must have."""
+    from vmctl.api import _disk_bytes, _memory_mib
     from vmctl.spec.names import check_labels
-    from vmctl.spec.units import MiB, parse_size
 
-    memory_mib = memory if isinstance(memory, int) else \
-        parse_size(memory, default_unit="MiB", what="memory") // MiB if memory else DEFAULT_MEMORY_MIB
-    disk_bytes = disk if isinstance(disk, int) else parse_size(disk, default_unit="GiB", what="disk size") if disk else 0
+    memory_mib = _memory_mib(memory) if memory not in (None, "") else DEFAULT_MEMORY_MIB
+    disk_bytes = _disk_bytes(disk) if disk not in (None, "") else 0
     request = PlacementRequest(memory_mib=memory_mib, disk_bytes=disk_bytes, cpus=cpus or 1,
                                labels=check_labels(labels))
     return place(request, weigher=weigher, timeout=timeout)
 
-
-DEFAULT_MEMORY_MIB = 512

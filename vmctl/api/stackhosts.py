@@ -25,7 +25,7 @@ class StackHosts:
     """Open connections by host name (HERE: the caller's own), closed by :meth:`close`."""
 
     here: "Vmctl"
-    uris: dict[str, str | None] = field(default_factory=dict)
+    entries: "list[HostEntry]" = field(default_factory=list)  # the inventory as read (empty: not read)
     apis: dict[str, "Vmctl"] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)   # host -> why
     here_alias: str = HERE                                      # the inventory's name for HERE, if it has one
@@ -39,26 +39,24 @@ class StackHosts:
 
     def worker(self, host: str) -> "Vmctl":
         """A new connection to ``host`` for a worker thread (the caller closes it)."""
-        from vmctl.api import Vmctl
-
-        if host == HERE or host == self.here_alias:
-            return self.here._sibling()
-        return Vmctl(self.uris[host], pool=self.here.pool_name, pool_path=self.here.pool_path, labels=self.here.labels)
+        return self.api(host)._sibling()
 
     def close(self) -> None:
         for api in self.apis.values():
             api.close()
 
 
-def connect(here: "Vmctl", entries: "list[HostEntry]", *, strict: bool, timeout: float = 30.0) -> StackHosts:
-    """Connections to ``entries`` (besides HERE), opened in parallel: a host that does not
-    answer within ``timeout`` seconds never holds the command. ``strict``: a host that
-    cannot be reached raises; otherwise it is recorded in ``unreachable``."""
+def connect(here: "Vmctl", inventory: "list[HostEntry]", entries: "list[HostEntry]", *, strict: bool,
+            timeout: float = 30.0) -> StackHosts:
+    """Connections to ``entries`` of the ``inventory`` (besides HERE), opened in parallel:
+    a host that does not answer within ``timeout`` seconds never holds the command.
+    ``strict``: a host that cannot be reached raises; otherwise it is recorded in
+    ``unreachable``."""
     from vmctl.api import Vmctl
     from vmctl.api.hosts import NoAnswer, answers_within
     from vmctl.virt.migrate import host_uuid
 
-    hosts = StackHosts(here)
+    hosts = StackHosts(here, list(inventory))
     mine = host_uuid(here.host)
 
     def one(entry: "HostEntry") -> tuple["Vmctl", str]:
@@ -76,9 +74,9 @@ def connect(here: "Vmctl", entries: "list[HostEntry]", *, strict: bool, timeout:
             hosts.unreachable[entry.name] = answer.why
         elif mine and answer[1] == mine:
             answer[0].close()
-            hosts.here_alias, hosts.uris[entry.name] = entry.name, None
+            hosts.here_alias = entry.name
         else:
-            hosts.uris[entry.name], hosts.apis[entry.name] = entry.uri, answer[0]
+            hosts.apis[entry.name] = answer[0]
     if strict and hosts.unreachable:
         hosts.close()
         raise HostError("; ".join(f"host {name}: {why}" for name, why in hosts.unreachable.items()),

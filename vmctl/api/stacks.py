@@ -216,10 +216,13 @@ class StackApi:
         them (exec, cp, backup, snapshot --stack). InvalidInput when it has none here, or
         when the inventory's other hosts have some too (the command would quietly miss
         them); a host that does not answer within 10 s is told to ``on_note``."""
-        from vmctl.policy.stackplan import STACK_LABEL
-
-        names = sorted(vm.name for vm in self.list(labels={STACK_LABEL: name}))
-        elsewhere = _elsewhere(self, name, on_note)
+        found = _stack_vms(self, name, timeout=10.0)
+        for host, why in found.unreachable.items():
+            (on_note or (lambda _text: None))(f"host {host}: unreachable: {why} (its VMs of stack {name}, if any, "
+                                              "are not included)")
+        names = sorted(vm.name for vm in found.vms[found.here])
+        elsewhere = {host: sorted(vm.name for vm in vms) for host, vms in found.vms.items()
+                     if host != found.here and vms}
         if elsewhere:
             where = "; ".join(f"{host}: {', '.join(vms)}" for host, vms in elsewhere.items())
             raise InvalidInput(f"stack {name!r} has VMs on other hosts too ({where}), and this command acts on one "
@@ -236,22 +239,17 @@ class StackApi:
         from dataclasses import replace
 
         from vmctl.policy.stacknet import NET_LABEL_PREFIX
-        from vmctl.policy.stackplan import STACK_LABEL
 
         def private(vm: "VmInfo", host: str) -> "VmInfo":
             mine = [f"{address} ({key[len(NET_LABEL_PREFIX):]})" for key, address in sorted(vm.labels.items())
                     if key.startswith(NET_LABEL_PREFIX)]
             return replace(vm, addresses=[*vm.addresses, *mine], host=host or vm.host)  # the inventory's name
 
-        hosts = _fleet(self)
-        try:
-            found = [private(vm, host) for host in hosts.names()
-                     for vm in hosts.api(host).list(labels={STACK_LABEL: name})]
-        finally:
-            hosts.close()
-        for host, why in hosts.unreachable.items():
+        found = _stack_vms(self, name)
+        for host, why in found.unreachable.items():
             (on_note or (lambda _text: None))(f"host {host}: unreachable: {why}")
-        return sorted(found, key=lambda v: (v.name, v.host))
+        return sorted((private(vm, host) for host, vms in found.vms.items() for vm in vms),
+                      key=lambda v: (v.name, v.host))
 
     def stack_copy(self: "Vmctl", name: str, src: str, dest: str, *, recursive: bool = False, parallel: int = 4,
                    insecure: bool = False, write: Callable[[str], None]) -> "FanOutSummary":
@@ -284,23 +282,30 @@ def _fleet(api: "Vmctl", timeout: float = 30.0) -> "StackHosts":
     from vmctl.api.stackhosts import connect
     from vmctl.ops.inventory import list_hosts
 
-    return connect(api, list(list_hosts().hosts), strict=False, timeout=timeout)
+    entries = list(list_hosts().hosts)
+    return connect(api, entries, entries, strict=False, timeout=timeout)
 
 
-def _elsewhere(api: "Vmctl", stack: str, on_note: Callable[[str], None] | None) -> dict[str, list[str]]:
-    """The stack's VMs on the inventory's other hosts, by host (none without an inventory)."""
+@dataclass
+class _Found:
+    """A stack's VMs by host (``here``: this host's key in ``vms``), and the hosts that did
+    not answer."""
+
+    here: str
+    vms: dict[str, list["VmInfo"]]
+    unreachable: dict[str, str]
+
+
+def _stack_vms(api: "Vmctl", stack: str, *, timeout: float = 30.0) -> _Found:
+    """The stack's VMs on this host and on every host of the inventory."""
     from vmctl.policy.stackplan import STACK_LABEL
 
-    hosts = _fleet(api, timeout=10.0)
+    hosts = _fleet(api, timeout)
     try:
-        found = {host: sorted(vm.name for vm in hosts.api(host).list(labels={STACK_LABEL: stack}))
-                 for host in hosts.apis}
+        vms = {host: hosts.api(host).list(labels={STACK_LABEL: stack}) for host in hosts.names()}
     finally:
         hosts.close()
-    for host, why in hosts.unreachable.items():
-        (on_note or (lambda _text: None))(f"host {host}: unreachable: {why} (its VMs of stack {stack}, if any, "
-                                          "are not included)")
-    return {host: vms for host, vms in found.items() if vms}
+    return _Found(hosts.here_alias, vms, hosts.unreachable)
 
 
 def _raise_unreachable(unreachable: dict[str, str], done: str, verb: str) -> None:

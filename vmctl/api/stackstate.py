@@ -31,7 +31,8 @@ class StackState:
 
 
 def open_hosts(here: "Vmctl", stack: "Stack") -> "StackHosts":
-    """Connections to every host the stack's ``host:`` keys may place a VM on."""
+    """Connections to every host the stack's ``host:`` keys may place a VM on (the
+    inventory is read only when it has some, and kept for the plan)."""
     from vmctl.api.stackhosts import StackHosts, connect
     from vmctl.ops.inventory import list_hosts
 
@@ -41,7 +42,7 @@ def open_hosts(here: "Vmctl", stack: "Stack") -> "StackHosts":
         return StackHosts(here)
     entries = list(list_hosts().hosts)
     needed = {host for allowed in candidates(stack, entries).values() for host in allowed}
-    return connect(here, [entry for entry in entries if entry.name in needed], strict=True)
+    return connect(here, entries, [entry for entry in entries if entry.name in needed], strict=True)
 
 
 def plan_stack(hosts: "StackHosts", stack: "Stack") -> StackState:
@@ -51,11 +52,7 @@ def plan_stack(hosts: "StackHosts", stack: "Stack") -> StackState:
     from vmctl.policy.stacknet import attachments, private_nets
     from vmctl.policy.stackplan import STACK_LABEL, Action, Existing, network_differences, plan_up
 
-    entries = []
-    if any(spec.host is not None for spec in stack.vms):
-        from vmctl.ops.inventory import list_hosts
-
-        entries = list(list_hosts().hosts)
+    entries = hosts.entries  # read by open_hosts when the stack has host: keys
     options = {entry: tuple(hosts.here_alias if h == HERE else h for h in allowed)
                for entry, allowed in candidates(stack, entries).items()}
     listed: dict[str, list["VmInfo"]] = {}
