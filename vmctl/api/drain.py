@@ -133,14 +133,10 @@ def drain(name: str, *, dry_run: bool = False, parallel: int = 1, copy_storage: 
         if on_step is not None:
             with lock:
                 on_step(step)
-    if dry_run:
-        find_host(name)
-    else:
-        set_drained(name, True)
+    source = (find_host(name) if dry_run else set_drained(name, True)).uri  # (NotFound for an unknown name)
     plan = plan_drain(name, weigher=weigher, copy_storage=copy_storage, timeout=timeout, on_step=tell)
     if dry_run:
         return DrainReport(name, True, tuple(step for step, _pool, _uri in plan))
-    source = find_host(name).uri
 
     def move(item: tuple[DrainStep, str | None, str]) -> DrainStep:
         from vmctl.api import Vmctl
