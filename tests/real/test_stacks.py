@@ -199,3 +199,31 @@ def test_two_ups_of_one_stack_at_once(api, tiny, vm_name, leftovers, tmp_path):
         down = vmctl("down", "-f", str(path), "--json")
     assert down.returncode == 0, down.stderr
     assert leftovers() == before and stack_networks(api.host, vm_name) == []
+
+
+def test_sigterm_during_up_leaves_whole_vms_and_a_rerun_keeps_them(api, tiny, vm_name, leftovers, tmp_path):
+    """SIGTERM while a layer is being made: the creates under way finish or are undone (never
+    half-made), up exits 143, and the next up keeps what is there and makes the rest."""
+    before = leftovers()
+    path = tmp_path / "stack.yaml"
+    path.write_text(f"version: 1\nname: {vm_name}\nnetworks: {{lan: {{}}}}\nvms:\n"
+                    f"  {vm_name}-w: {{count: 2, memory: 256M, networks: [lan]}}\n")
+    try:
+        proc = subprocess.Popen([*VMCTL, "up", "-f", str(path), "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        deadline = time.monotonic() + 120
+        for text in proc.stdout:  # bounded by the deadline and by the process ending
+            if json.loads(text).get("event") == "creating" or time.monotonic() > deadline:
+                break
+        time.sleep(1.0)  # inside the creates
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+        assert proc.returncode == 143
+        again = vmctl("up", "-f", str(path), "--json")
+        assert again.returncode == 0, again.stderr
+        assert set(split(again.stdout)[1]["result"]["done"].values()) <= {"kept", "created"}
+        assert reaches(api, f"{vm_name}-w-1", f"{vm_name}-w-2")
+    finally:
+        down = vmctl("down", "-f", str(path), "--json")
+    assert down.returncode == 0, down.stderr
+    assert leftovers() == before and stack_networks(api.host, vm_name) == []
